@@ -1,0 +1,86 @@
+/**
+ * The job model after validation. A stored job document (seed format or FleetCron additions) is
+ * parsed by `jobs/schema.ts` into a `Job`; everything downstream (schedule, executor, agent) sees only
+ * this shape, never raw documents.
+ */
+
+/** Conditions on the occurrence's local wall time (in the job's zone); every listed key must match. */
+export interface When {
+  hour_in?: number[];
+  minute_in?: number[];
+  /** 0 = Sunday … 6 = Saturday (7 is accepted as Sunday), as in cron. */
+  weekday_in?: number[];
+  day_in?: number[];
+  month_in?: number[];
+}
+
+export interface RetryPolicy {
+  /** Extra attempts after the first (0 = try once). */
+  retries: number;
+  delay_sec: number;
+  /** Multiplier per further attempt: delay_sec × backoff^(n-1). 1 = constant. */
+  backoff: number;
+  max_delay_sec: number;
+  /** Fraction of the delay added or removed at random (0 … 1). */
+  jitter: number;
+}
+
+export interface HttpAction {
+  type: "http";
+  name: string;
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  /** A string is sent as is; an object or array is sent as JSON (templates rendered inside strings). */
+  body?: unknown;
+  timeout_sec: number;
+  retry: RetryPolicy;
+  /** Statuses that count as success; empty = any 2xx. */
+  expect_status: number[];
+  when?: When;
+  continue_on_failure: boolean;
+}
+
+export type Schedule =
+  /** The seed's form: `hour` null = every hour. */
+  | { kind: "hour-minute"; hour: number | null; minute: number }
+  | { kind: "cron"; expression: string }
+  /** Elapsed-time interval aligned to the Unix epoch. */
+  | { kind: "every"; ms: number; text: string };
+
+export type OverlapPolicy = "skip" | "allow";
+export type CatchupPolicy = "skip" | "last" | "all";
+export type LostPolicy = "rerun" | "skip";
+
+export interface Job {
+  /** Store identity (ObjectId hex for documents written the seed's way). */
+  id: string;
+  name: string;
+  enabled: boolean;
+  schedule: Schedule;
+  /** IANA zone, or undefined to use the config's `tz`. */
+  tz?: string;
+  /** The seed's single-request form is normalised into one action named after the job. */
+  actions: HttpAction[];
+  overlap: OverlapPolicy;
+  catchup: CatchupPolicy;
+  on_lost: LostPolicy;
+  on_success: HttpAction[];
+  on_failure: HttpAction[];
+  alert_after_sec?: number;
+}
+
+/** A stored document that failed validation: reported and skipped, never run. */
+export interface InvalidJob {
+  id: string;
+  name: string;
+  problems: ValidationProblem[];
+}
+
+export interface ValidationProblem {
+  /** Job name, or `#<index>` in a file when the name itself is missing. */
+  job: string;
+  /** Dotted path inside the job document, e.g. `actions[1].retry.retries`. */
+  path: string;
+  message: string;
+}

@@ -1,0 +1,260 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type {
+  CommandAck,
+  CommandRecord,
+  JobDocument,
+  LeaseRecord,
+  MachineRecord,
+  RunQuery,
+  RunRecord,
+  SerialRecord,
+  Store,
+} from "./types.ts";
+import { newJobId } from "./ids.ts";
+
+/**
+ * The embedded store: one SQLite file that several agent processes on one host may share (WAL,
+ * busy timeout). Documents are kept as JSON beside the few columns that queries filter or sort on,
+ * so the record shapes stay those of the MongoDB collections.
+ */
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, name TEXT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_name ON jobs(name);
+CREATE TABLE IF NOT EXISTS meta (id TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS job_runs (
+  id TEXT PRIMARY KEY, job_id TEXT NOT NULL, job_name TEXT NOT NULL,
+  scheduled_for INTEGER NOT NULL, status TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS job_runs_scheduled ON job_runs(scheduled_for);
+CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs(job_id, scheduled_for);
+CREATE INDEX IF NOT EXISTS job_runs_status ON job_runs(status, scheduled_for);
+CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS machines (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS serials (id INTEGER PRIMARY KEY, machine_id TEXT NOT NULL, last_seen INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS commands_created ON commands(created_at);
+CREATE TABLE IF NOT EXISTS command_acks (id TEXT PRIMARY KEY, command_id TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS command_acks_command ON command_acks(command_id);
+`;
+
+// JSON has no dates; tag them so records come back with the same `Date` fields they went in with.
+function encode(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
+    const original = this[key];
+    return original instanceof Date ? { $date: original.getTime() } : v;
+  });
+}
+
+function decode<T>(text: string): T {
+  return JSON.parse(text, (_key, v) =>
+    v !== null && typeof v === "object" && typeof v.$date === "number" && Object.keys(v).length === 1 ? new Date(v.$date) : v,
+  ) as T;
+}
+
+type Row = { doc: string };
+
+export function openSqliteStore(path: string): Store {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { create: true, strict: true });
+  // WAL lets readers and one writer work at once across processes; the busy timeout turns brief
+  // lock contention between agents into a short wait instead of an error.
+  db.exec("PRAGMA busy_timeout = 10000");
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec(SCHEMA);
+
+  const one = <T>(sql: string, ...params: (string | number | null)[]): T | null => {
+    const row = db.query<Row, (string | number | null)[]>(sql).get(...params);
+    return row ? decode<T>(row.doc) : null;
+  };
+  const all = <T>(sql: string, ...params: (string | number | null)[]): T[] =>
+    db.query<Row, (string | number | null)[]>(sql).all(...params).map((row) => decode<T>(row.doc));
+  const changes = (sql: string, ...params: (string | number | null)[]): number => db.query(sql).run(...params).changes;
+
+  const jobDoc = (row: { id: string; doc: string } | null): JobDocument | null =>
+    row ? { ...decode<Omit<JobDocument, "_id">>(row.doc), _id: row.id } : null;
+
+  const writeRun = (run: RunRecord, mode: "INSERT" | "REPLACE"): number =>
+    changes(
+      mode === "INSERT"
+        ? "INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING"
+        : "INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES (?, ?, ?, ?, ?, ?)",
+      run._id,
+      run.job_id,
+      run.job_name,
+      run.scheduled_for.getTime(),
+      run.status,
+      encode(run),
+    );
+
+  const updateRunTx = db.transaction((id: string, patch: Partial<RunRecord>) => {
+    const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
+    if (current) writeRun({ ...current, ...patch, _id: id }, "REPLACE");
+  });
+
+  const store: Store = {
+    kind: "sqlite",
+    location: path,
+    async close() {
+      db.close(false);
+    },
+    async serverTime() {
+      return new Date();
+    },
+
+    async listJobs() {
+      return db.query<{ id: string; doc: string }, []>("SELECT id, doc FROM jobs ORDER BY name").all().map((r) => jobDoc(r)!);
+    },
+    async getJob(id) {
+      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE id = ?").get(id));
+    },
+    async findJobByName(name) {
+      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE name = ? LIMIT 1").get(name));
+    },
+    async createJob(doc) {
+      const id = newJobId();
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      db.query("INSERT INTO jobs (id, name, doc) VALUES (?, ?, ?)").run(id, nameOf(rest), encode(rest));
+      return id;
+    },
+    async replaceJob(id, doc) {
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      db.query("UPDATE jobs SET name = ?, doc = ? WHERE id = ?").run(nameOf(rest), encode(rest), id);
+    },
+    async deleteJob(id) {
+      return changes("DELETE FROM jobs WHERE id = ?", id) === 1;
+    },
+    async getJobsRevision() {
+      return db.query<{ value: string }, []>("SELECT value FROM meta WHERE id = 'jobs'").get()?.value ?? "";
+    },
+    async bumpJobsRevision(now) {
+      const revision = `${now.getTime()}-${crypto.randomUUID()}`;
+      db.query("INSERT OR REPLACE INTO meta (id, value) VALUES ('jobs', ?)").run(revision);
+    },
+
+    async insertRun(run) {
+      return writeRun(run, "INSERT") === 1;
+    },
+    async getRun(id) {
+      return one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
+    },
+    async getRuns(ids) {
+      if (ids.length === 0) return [];
+      const runs: RunRecord[] = [];
+      // Chunked to stay far below SQLite's bound-parameter limit.
+      for (let i = 0; i < ids.length; i += 500) {
+        const chunk = ids.slice(i, i + 500);
+        runs.push(...all<RunRecord>(`SELECT doc FROM job_runs WHERE id IN (${chunk.map(() => "?").join(",")})`, ...chunk));
+      }
+      return runs;
+    },
+    async updateRun(id, patch) {
+      updateRunTx.immediate(id, patch);
+    },
+    async listRuns(query: RunQuery) {
+      const where: string[] = [];
+      const params: (string | number)[] = [];
+      if (query.job_id !== undefined) (where.push("job_id = ?"), params.push(query.job_id));
+      if (query.job_name !== undefined) (where.push("job_name = ?"), params.push(query.job_name));
+      if (query.status !== undefined) (where.push("status = ?"), params.push(query.status));
+      const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
+      return all<RunRecord>(`SELECT doc FROM job_runs ${clause} ORDER BY scheduled_for DESC, id DESC LIMIT ?`, ...params, query.limit);
+    },
+    async latestRunsByJob() {
+      const latest = new Map<string, RunRecord>();
+      const rows = all<RunRecord>(
+        `SELECT r.doc FROM job_runs r JOIN (SELECT job_id, MAX(scheduled_for) AS at FROM job_runs GROUP BY job_id) m
+           ON r.job_id = m.job_id AND r.scheduled_for = m.at ORDER BY r.id`,
+      );
+      // Several attempts share one instant; the highest attempt is the one that counts.
+      for (const run of rows) {
+        const seen = latest.get(run.job_id);
+        if (!seen || run.attempt > seen.attempt) latest.set(run.job_id, run);
+      }
+      return latest;
+    },
+    async pruneRuns(before) {
+      return changes("DELETE FROM job_runs WHERE scheduled_for < ?", before.getTime());
+    },
+
+    async putLease(lease: LeaseRecord) {
+      db.query("INSERT OR REPLACE INTO leases (id, doc) VALUES (?, ?)").run(lease._id, encode(lease));
+    },
+    async deleteLease(id) {
+      db.query("DELETE FROM leases WHERE id = ?").run(id);
+    },
+    async listLeases() {
+      return all<LeaseRecord>("SELECT doc FROM leases");
+    },
+
+    async putMachine(machine: MachineRecord) {
+      db.query("INSERT OR REPLACE INTO machines (id, doc) VALUES (?, ?)").run(machine._id, encode(machine));
+    },
+    async getMachine(id) {
+      return one<MachineRecord>("SELECT doc FROM machines WHERE id = ?", id);
+    },
+    async listMachines() {
+      return all<MachineRecord>("SELECT doc FROM machines ORDER BY id");
+    },
+    async insertSerial(serial: SerialRecord) {
+      return (
+        changes(
+          "INSERT INTO serials (id, machine_id, last_seen, doc) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+          serial._id,
+          serial.machine_id,
+          serial.last_seen.getTime(),
+          encode(serial),
+        ) === 1
+      );
+    },
+    async listSerials() {
+      return all<SerialRecord>("SELECT doc FROM serials ORDER BY id");
+    },
+    async touchSerial(serial, machineId, now) {
+      const current = one<SerialRecord>("SELECT doc FROM serials WHERE id = ? AND machine_id = ?", serial, machineId);
+      if (!current) return;
+      db.query("UPDATE serials SET last_seen = ?, doc = ? WHERE id = ? AND machine_id = ?").run(
+        now.getTime(),
+        encode({ ...current, last_seen: now }),
+        serial,
+        machineId,
+      );
+    },
+    async deleteSerial(serial, machineId, lastSeen) {
+      return lastSeen
+        ? changes("DELETE FROM serials WHERE id = ? AND machine_id = ? AND last_seen = ?", serial, machineId, lastSeen.getTime()) === 1
+        : changes("DELETE FROM serials WHERE id = ? AND machine_id = ?", serial, machineId) === 1;
+    },
+
+    async insertCommand(command: CommandRecord) {
+      db.query("INSERT INTO commands (id, created_at, doc) VALUES (?, ?, ?)").run(command._id, command.created_at.getTime(), encode(command));
+    },
+    async listCommands(since) {
+      return all<CommandRecord>("SELECT doc FROM commands WHERE created_at >= ? ORDER BY created_at, id", since.getTime());
+    },
+    async insertAck(ack: CommandAck) {
+      return changes("INSERT INTO command_acks (id, command_id, doc) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING", ack._id, ack.command_id, encode(ack)) === 1;
+    },
+    async listAcks(commandId) {
+      return all<CommandAck>("SELECT doc FROM command_acks WHERE command_id = ? ORDER BY id", commandId);
+    },
+    async pruneCommands(before) {
+      const old = db.query<{ id: string }, [number]>("SELECT id FROM commands WHERE created_at < ?").all(before.getTime());
+      const prune = db.transaction(() => {
+        for (const { id } of old) {
+          db.query("DELETE FROM command_acks WHERE command_id = ?").run(id);
+          db.query("DELETE FROM commands WHERE id = ?").run(id);
+        }
+      });
+      prune.immediate();
+      return old.length;
+    },
+  };
+  return store;
+}
+
+function nameOf(doc: Record<string, unknown>): string | null {
+  return typeof doc.name === "string" ? doc.name : null;
+}

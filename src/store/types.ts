@@ -1,0 +1,191 @@
+/**
+ * The store port: every backend (embedded SQLite, MongoDB) implements exactly this, and the shared
+ * contract suite (`tests/contract/store.contract.ts`) holds each to it.
+ *
+ * Rules every implementation follows:
+ * - Exclusivity rests on one primitive only: `insert*` of a record with a given id, which returns
+ *   `false` when the id exists (a lost race, never an error). Updates are last-writer-wins and
+ *   nothing correct may depend on their atomicity (FerretDB v1 computes updates in Go, so two
+ *   conditional updates can both "succeed").
+ * - Backends never read the clock: callers pass `now` (ms since epoch) wherever time matters.
+ * - Calls made on every heartbeat or occurrence are point lookups by id or reads of small
+ *   collections (serials, leases, recent commands), so a history of 100,000 runs costs nothing.
+ * - Dates cross the port as `Date` (MongoDB stores BSON dates, so the seed's monitoring queries on
+ *   `machines.last_seen` and `job_runs.scheduled_for` keep working).
+ */
+
+export type RunStatus = "running" | "success" | "error" | "skipped" | "lost" | "missed";
+export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover";
+
+/** Raw job document as stored: seed fields plus FleetCron additions; validated by `jobs/schema.ts`. */
+export interface JobDocument {
+  _id: string;
+  name?: unknown;
+  [key: string]: unknown;
+}
+
+export interface StepRecord {
+  name: string;
+  status: "success" | "error" | "skipped";
+  http_status?: number;
+  attempts: number;
+  duration_ms: number;
+  error?: string;
+  /** Response body (truncated, secrets masked). */
+  response?: string;
+  /** Why a step did not run (`when` did not match, an earlier step failed). */
+  reason?: string;
+}
+
+/** One attempt of one occurrence: `job_runs` in the seed. */
+export interface RunRecord {
+  /** `run_id` for attempt 1, `run_id#N` for attempt N. */
+  _id: string;
+  run_id: string;
+  job_id: string;
+  job_name: string;
+  scheduled_for: Date;
+  attempt: number;
+  trigger: RunTrigger;
+  status: RunStatus;
+  /** Why it did not run, or why it failed, in words an operator can act on. */
+  reason?: string;
+  machine_id?: string;
+  serial?: number;
+  claimed_at: Date;
+  started_at?: Date;
+  finished_at?: Date;
+  lease_until?: Date;
+  duration_ms?: number;
+  steps?: StepRecord[];
+  error?: string;
+}
+
+/**
+ * Small internal collection: one document per attempt in progress. Takeover scans only this,
+ * never `job_runs`, so the scan stays small whatever the history holds.
+ */
+export interface LeaseRecord {
+  /** Same as the attempt's RunRecord `_id`. */
+  _id: string;
+  run_id: string;
+  job_id: string;
+  attempt: number;
+  machine_id: string;
+  lease_until: Date;
+}
+
+export interface MachineRecord {
+  /** The machine id. */
+  _id: string;
+  hostname: string;
+  pid: number;
+  serial: number | null;
+  status: "running" | "draining" | "stopped";
+  version: string;
+  started_at: Date;
+  last_seen: Date;
+  /** This agent's clock minus the store's, ms, as measured at its last heartbeat. */
+  clock_offset_ms: number | null;
+  /** Reported on every heartbeat so `status` can say why a job is not running anywhere. */
+  invalid_jobs?: number;
+}
+
+export interface SerialRecord {
+  /** The serial number, 1..max_serial. */
+  _id: number;
+  machine_id: string;
+  claimed_at: Date;
+  last_seen: Date;
+}
+
+export type CommandType = "reload" | "reload-config" | "drain";
+
+export interface CommandRecord {
+  _id: string;
+  type: CommandType;
+  /** A machine id, or null for every agent. */
+  target: string | null;
+  created_at: Date;
+}
+
+export interface CommandAck {
+  /** `<command id>:<machine id>` — inserted once, so an ack is never lost to a racing update. */
+  _id: string;
+  command_id: string;
+  machine_id: string;
+  acked_at: Date;
+  error?: string;
+}
+
+export interface RunQuery {
+  job_id?: string;
+  job_name?: string;
+  status?: RunStatus;
+  limit: number;
+}
+
+export interface Store {
+  readonly kind: "sqlite" | "mongo";
+  /** Where the data lives, for `status` (path or redacted URI). */
+  readonly location: string;
+  close(): Promise<void>;
+  /** The store's own clock, for skew detection (SQLite: this host's clock). */
+  serverTime(): Promise<Date>;
+
+  // jobs
+  listJobs(): Promise<JobDocument[]>;
+  getJob(id: string): Promise<JobDocument | null>;
+  findJobByName(name: string): Promise<JobDocument | null>;
+  /** Creates a document with a fresh id and returns the id. */
+  createJob(doc: Omit<JobDocument, "_id">): Promise<string>;
+  /** Replaces the whole document (keeps the id). */
+  replaceJob(id: string, doc: Omit<JobDocument, "_id">): Promise<void>;
+  deleteJob(id: string): Promise<boolean>;
+  /** Changes whenever jobs change through FleetCron; agents compare it each heartbeat. */
+  getJobsRevision(): Promise<string>;
+  bumpJobsRevision(now: Date): Promise<void>;
+
+  // runs
+  /** The claim primitive: false when a run with this `_id` exists. */
+  insertRun(run: RunRecord): Promise<boolean>;
+  getRun(id: string): Promise<RunRecord | null>;
+  getRuns(ids: string[]): Promise<RunRecord[]>;
+  updateRun(id: string, patch: Partial<Omit<RunRecord, "_id">>): Promise<void>;
+  /** Newest `scheduled_for` first. */
+  listRuns(query: RunQuery): Promise<RunRecord[]>;
+  /** The newest finished-or-running attempt per job, for `jobs list` (one read, not one per job). */
+  latestRunsByJob(): Promise<Map<string, RunRecord>>;
+  /** Deletes runs scheduled before `before`; returns how many. */
+  pruneRuns(before: Date): Promise<number>;
+
+  // leases
+  putLease(lease: LeaseRecord): Promise<void>;
+  deleteLease(id: string): Promise<void>;
+  listLeases(): Promise<LeaseRecord[]>;
+
+  // machines and serials
+  putMachine(machine: MachineRecord): Promise<void>;
+  getMachine(id: string): Promise<MachineRecord | null>;
+  listMachines(): Promise<MachineRecord[]>;
+  /** The claim primitive for serials: false when the serial is held. */
+  insertSerial(serial: SerialRecord): Promise<boolean>;
+  listSerials(): Promise<SerialRecord[]>;
+  /** Refreshes `last_seen` of a serial this machine holds. */
+  touchSerial(serial: number, machineId: string, now: Date): Promise<void>;
+  /**
+   * Deletes the serial only if it is still exactly as read (same holder, same `last_seen`), so two
+   * agents freeing the same stale serial cannot both free a fresh re-claim. Returns whether it did.
+   * (A delete's count is decided by the database itself, even on FerretDB.)
+   */
+  deleteSerial(serial: number, machineId: string, lastSeen?: Date): Promise<boolean>;
+
+  // commands
+  insertCommand(command: CommandRecord): Promise<void>;
+  /** Commands created at or after `since`, oldest first. */
+  listCommands(since: Date): Promise<CommandRecord[]>;
+  /** false when this machine already acknowledged the command. */
+  insertAck(ack: CommandAck): Promise<boolean>;
+  listAcks(commandId: string): Promise<CommandAck[]>;
+  pruneCommands(before: Date): Promise<number>;
+}

@@ -1,0 +1,201 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { CommandRecord, LeaseRecord, MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
+
+/**
+ * The store contract: every backend runs this same suite (SQLite always; MongoDB-wire against
+ * FerretDB or MONGODB_URI). `open` must return an empty store.
+ */
+export function storeContract(name: string, open: () => Promise<Store>, cleanup?: () => Promise<void>) {
+  describe(`store contract: ${name}`, () => {
+    let store: Store;
+    const t0 = Date.UTC(2026, 0, 5, 9, 0, 0);
+    const at = (secondsAfter: number) => new Date(t0 + secondsAfter * 1000);
+
+    beforeAll(async () => {
+      store = await open();
+    });
+    afterAll(async () => {
+      await store.close();
+      await cleanup?.();
+    });
+
+    const run = (id: string, patch: Partial<RunRecord> = {}): RunRecord => ({
+      _id: id,
+      run_id: id.split("#")[0]!,
+      job_id: "job-a",
+      job_name: "A",
+      scheduled_for: at(0),
+      attempt: 1,
+      trigger: "schedule",
+      status: "running",
+      machine_id: "m1",
+      claimed_at: at(0),
+      ...patch,
+    });
+
+    test("jobs: create, find by id and name, replace, delete", async () => {
+      const id = await store.createJob({ name: "Daily Report", enabled: true, hour: 9, minute: 30, url: "http://x/" });
+      expect(id).toMatch(/^[0-9a-f]{24}$/);
+      expect((await store.getJob(id))?.name).toBe("Daily Report");
+      expect((await store.findJobByName("Daily Report"))?._id).toBe(id);
+      await store.replaceJob(id, { name: "Daily Report", enabled: false, hour: 10, minute: 0, url: "http://x/" });
+      const replaced = await store.getJob(id);
+      expect(replaced?.enabled).toBe(false);
+      expect(replaced?.hour).toBe(10);
+      expect((await store.listJobs()).map((j) => j._id)).toEqual([id]);
+      expect(await store.deleteJob(id)).toBe(true);
+      expect(await store.deleteJob(id)).toBe(false);
+      expect(await store.getJob(id)).toBeNull();
+      expect(await store.findJobByName("Daily Report")).toBeNull();
+    });
+
+    test("jobs: nested values and nulls survive the round trip", async () => {
+      const doc = { name: "Nested", hour: null, minute: 0, actions: [{ type: "http", name: "s", url: "u", when: { hour_in: [0, 12] } }], body: { a: [1, { b: null }] } };
+      const id = await store.createJob(doc);
+      const back = await store.getJob(id);
+      expect(back).toEqual({ ...doc, _id: id });
+      await store.deleteJob(id);
+    });
+
+    test("jobs revision changes on every bump", async () => {
+      const before = await store.getJobsRevision();
+      await store.bumpJobsRevision(at(1));
+      const first = await store.getJobsRevision();
+      await store.bumpJobsRevision(at(1));
+      const second = await store.getJobsRevision();
+      expect(first).not.toBe(before);
+      expect(second).not.toBe(first);
+    });
+
+    test("runs: insert is the claim — a second insert of the same _id loses", async () => {
+      expect(await store.insertRun(run("job-a@2026-01-05T09:00:00.000Z"))).toBe(true);
+      expect(await store.insertRun(run("job-a@2026-01-05T09:00:00.000Z", { machine_id: "m2" }))).toBe(false);
+      const stored = await store.getRun("job-a@2026-01-05T09:00:00.000Z");
+      expect(stored?.machine_id).toBe("m1");
+      expect(stored?.scheduled_for).toBeInstanceOf(Date);
+      expect(stored?.scheduled_for.getTime()).toBe(t0);
+    });
+
+    test("runs: concurrent claims of one occurrence have exactly one winner", async () => {
+      const id = "job-a@2026-01-05T09:01:00.000Z";
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.insertRun(run(id, { machine_id: `m${i}`, scheduled_for: at(60) }))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+    });
+
+    test("runs: update merges a patch and keeps indexed fields queryable", async () => {
+      const id = "job-a@2026-01-05T09:02:00.000Z";
+      await store.insertRun(run(id, { scheduled_for: at(120) }));
+      await store.updateRun(id, {
+        status: "error",
+        finished_at: at(121),
+        steps: [{ name: "s1", status: "error", attempts: 2, duration_ms: 5, http_status: 500, error: "HTTP 500" }],
+      });
+      const updated = await store.getRun(id);
+      expect(updated?.status).toBe("error");
+      expect(updated?.machine_id).toBe("m1");
+      expect(updated?.finished_at?.getTime()).toBe(at(121).getTime());
+      expect(updated?.steps?.[0]?.http_status).toBe(500);
+      const errors = await store.listRuns({ status: "error", limit: 10 });
+      expect(errors.map((r) => r._id)).toContain(id);
+    });
+
+    test("runs: listed newest first, filtered by job and status, limited", async () => {
+      for (let i = 0; i < 5; i++) {
+        await store.insertRun(run(`job-b@${at(600 + i).toISOString()}`, { job_id: "job-b", job_name: "B", scheduled_for: at(600 + i), status: i % 2 ? "success" : "error" }));
+      }
+      const list = await store.listRuns({ job_id: "job-b", limit: 3 });
+      expect(list.map((r) => r.scheduled_for.getTime())).toEqual([at(604), at(603), at(602)].map((d) => d.getTime()));
+      const byName = await store.listRuns({ job_name: "B", status: "success", limit: 10 });
+      expect(byName).toHaveLength(2);
+      expect(byName.every((r) => r.status === "success")).toBe(true);
+      const got = await store.getRuns([`job-b@${at(600).toISOString()}`, "nope"]);
+      expect(got.map((r) => r._id)).toEqual([`job-b@${at(600).toISOString()}`]);
+    });
+
+    test("runs: latest per job counts the highest attempt", async () => {
+      const base = `job-c@${at(900).toISOString()}`;
+      await store.insertRun(run(base, { job_id: "job-c", job_name: "C", scheduled_for: at(900), status: "lost" }));
+      await store.insertRun(run(`${base}#2`, { job_id: "job-c", job_name: "C", scheduled_for: at(900), attempt: 2, status: "success" }));
+      await store.insertRun(run(`job-c@${at(300).toISOString()}`, { job_id: "job-c", job_name: "C", scheduled_for: at(300), status: "error" }));
+      const latest = await store.latestRunsByJob();
+      expect(latest.get("job-c")?._id).toBe(`${base}#2`);
+      expect(latest.get("job-b")?.scheduled_for.getTime()).toBe(at(604).getTime());
+    });
+
+    test("runs: prune deletes only older history", async () => {
+      await store.insertRun(run(`job-old@x`, { job_id: "job-old", scheduled_for: new Date(t0 - 86_400_000 * 40) }));
+      const pruned = await store.pruneRuns(new Date(t0 - 86_400_000 * 30));
+      expect(pruned).toBe(1);
+      expect(await store.getRun("job-old@x")).toBeNull();
+      expect(await store.getRun("job-a@2026-01-05T09:00:00.000Z")).not.toBeNull();
+    });
+
+    test("leases: put replaces, list, delete", async () => {
+      const lease: LeaseRecord = { _id: "job-a@L", run_id: "job-a@L", job_id: "job-a", attempt: 1, machine_id: "m1", lease_until: at(30) };
+      await store.putLease(lease);
+      await store.putLease({ ...lease, lease_until: at(60) });
+      const leases = await store.listLeases();
+      expect(leases).toHaveLength(1);
+      expect(leases[0]?.lease_until.getTime()).toBe(at(60).getTime());
+      await store.deleteLease(lease._id);
+      expect(await store.listLeases()).toHaveLength(0);
+    });
+
+    test("machines: put, get, list", async () => {
+      const machine: MachineRecord = {
+        _id: "m1", hostname: "h", pid: 1, serial: 1, status: "running", version: "0", started_at: at(0), last_seen: at(5), clock_offset_ms: 3,
+      };
+      await store.putMachine(machine);
+      await store.putMachine({ ...machine, last_seen: at(10) });
+      expect((await store.getMachine("m1"))?.last_seen.getTime()).toBe(at(10).getTime());
+      expect((await store.listMachines()).map((m) => m._id)).toEqual(["m1"]);
+    });
+
+    test("serials: unique claim, touch, conditional delete", async () => {
+      expect(await store.insertSerial({ _id: 1, machine_id: "m1", claimed_at: at(0), last_seen: at(0) })).toBe(true);
+      expect(await store.insertSerial({ _id: 1, machine_id: "m2", claimed_at: at(0), last_seen: at(0) })).toBe(false);
+      expect(await store.insertSerial({ _id: 2, machine_id: "m2", claimed_at: at(0), last_seen: at(0) })).toBe(true);
+      await store.touchSerial(1, "m1", at(7));
+      await store.touchSerial(2, "m1", at(9)); // not its holder: no effect
+      const serials = await store.listSerials();
+      expect(serials.map((s) => [s._id, s.machine_id, s.last_seen.getTime()])).toEqual([
+        [1, "m1", at(7).getTime()],
+        [2, "m2", at(0).getTime()],
+      ]);
+      // A stale read must not free a serial that was refreshed since.
+      expect(await store.deleteSerial(1, "m1", at(0))).toBe(false);
+      expect(await store.deleteSerial(1, "m2")).toBe(false);
+      expect(await store.deleteSerial(1, "m1", at(7))).toBe(true);
+      expect(await store.deleteSerial(2, "m2")).toBe(true);
+      expect(await store.listSerials()).toHaveLength(0);
+    });
+
+    test("serials: concurrent claims of one serial have exactly one winner", async () => {
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => store.insertSerial({ _id: 5, machine_id: `m${i}`, claimed_at: at(0), last_seen: at(0) })),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const holder = (await store.listSerials())[0]!;
+      expect(await store.deleteSerial(5, holder.machine_id)).toBe(true);
+    });
+
+    test("commands: listed since a time, acked once per machine, pruned", async () => {
+      const old: CommandRecord = { _id: "c-old", type: "reload", target: null, created_at: at(-100) };
+      const fresh: CommandRecord = { _id: "c-new", type: "reload-config", target: "m2", created_at: at(100) };
+      await store.insertCommand(old);
+      await store.insertCommand(fresh);
+      expect((await store.listCommands(at(0))).map((c) => c._id)).toEqual(["c-new"]);
+      expect((await store.listCommands(at(-200))).map((c) => c._id)).toEqual(["c-old", "c-new"]);
+      expect(await store.insertAck({ _id: "c-new:m2", command_id: "c-new", machine_id: "m2", acked_at: at(101) })).toBe(true);
+      expect(await store.insertAck({ _id: "c-new:m2", command_id: "c-new", machine_id: "m2", acked_at: at(102) })).toBe(false);
+      expect((await store.listAcks("c-new")).map((a) => a.machine_id)).toEqual(["m2"]);
+      expect(await store.pruneCommands(at(0))).toBe(1);
+      expect((await store.listCommands(at(-200))).map((c) => c._id)).toEqual(["c-new"]);
+    });
+
+    test("server time is a date near this host's clock", async () => {
+      const server = await store.serverTime();
+      expect(Math.abs(server.getTime() - Date.now())).toBeLessThan(60_000);
+    });
+  });
+}
