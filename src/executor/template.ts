@@ -53,16 +53,17 @@ export function checkTemplateName(name: string, secretKeys: Iterable<string>, st
 }
 
 function lookup(name: string, ctx: TemplateContext): string {
-  if (name in ctx.builtins) return ctx.builtins[name as keyof TemplateContext["builtins"]];
+  // Own properties only: `{{toString}}` or `{{__proto__}}` must be unknown names, not Object.prototype.
+  if (Object.hasOwn(ctx.builtins, name)) return ctx.builtins[name as keyof TemplateContext["builtins"]];
   const step = STEP_REF.exec(name);
   if (step) {
-    const output = ctx.steps[step[1]!];
+    const output = Object.hasOwn(ctx.steps, step[1]!) ? ctx.steps[step[1]!] : undefined;
     if (!output) throw new TemplateError(name, `{{${name}}}: step "${step[1]}" has not run`);
     if (step[2] === "status") return output.status === null ? "" : String(output.status);
     if (step[2] === "body") return output.body;
     let value: unknown = output.json;
     for (const key of step[3] ? step[3].split(".") : []) {
-      value = value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined;
+      value = value !== null && typeof value === "object" && Object.hasOwn(value, key) ? (value as Record<string, unknown>)[key] : undefined;
     }
     if (value === undefined) throw new TemplateError(name, `{{${name}}}: step "${step[1]}" returned no such JSON value`);
     return typeof value === "string" ? value : JSON.stringify(value);
