@@ -35,7 +35,7 @@ export class UsageError extends FleetCronError {
 
 /** The store could not be reached or answered with an error that is not a lost race. */
 export class StoreError extends FleetCronError {
-  constructor(message: string, readonly cause?: unknown) {
+  constructor(message: string, override readonly cause?: unknown) {
     super("E_STORE", message, EXIT_FAILED);
     this.name = "StoreError";
   }

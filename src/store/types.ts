@@ -72,6 +72,8 @@ export interface LeaseRecord {
   job_id: string;
   attempt: number;
   machine_id: string;
+  /** When the attempt was claimed: an occurrence overlaps only a run that started before it was due. */
+  claimed_at: Date;
   lease_until: Date;
 }
 

@@ -131,7 +131,7 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
     });
 
     test("leases: put replaces, list, delete", async () => {
-      const lease: LeaseRecord = { _id: "job-a@L", run_id: "job-a@L", job_id: "job-a", attempt: 1, machine_id: "m1", lease_until: at(30) };
+      const lease: LeaseRecord = { _id: "job-a@L", run_id: "job-a@L", job_id: "job-a", attempt: 1, machine_id: "m1", claimed_at: at(0), lease_until: at(30) };
       await store.putLease(lease);
       await store.putLease({ ...lease, lease_until: at(60) });
       const leases = await store.listLeases();

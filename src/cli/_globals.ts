@@ -1,0 +1,40 @@
+import type { ArgsDef } from "citty";
+import { UsageError } from "../core/errors.ts";
+
+/**
+ * Flags every command accepts wherever they stand on the line (`fleetcron --json runs` and
+ * `fleetcron runs --json` alike). They are taken out before citty parses the rest, because citty
+ * gives each subcommand only the arguments after its own name.
+ */
+export interface GlobalFlags {
+  config?: string;
+  json: boolean;
+}
+
+export const globalFlags: GlobalFlags = { json: false };
+
+export function extractGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: string[] } {
+  const flags: GlobalFlags = { json: false };
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg === "--json") flags.json = true;
+    else if (arg === "--config" || arg === "-c") {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith("-")) throw new UsageError(`${arg} needs a file path, e.g. --config /etc/fleetcron/config.json`);
+      flags.config = value;
+    } else if (arg.startsWith("--config=")) flags.config = arg.slice("--config=".length);
+    else rest.push(arg);
+  }
+  return { flags, rest };
+}
+
+/** Shown in every command's --help; the values themselves are read by `extractGlobalFlags`. */
+export const globalArgs = {
+  config: { type: "string", alias: ["c"], description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
+  json: { type: "boolean", description: "One JSON document on stdout, for scripts" },
+} satisfies ArgsDef;

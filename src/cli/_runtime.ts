@@ -1,0 +1,72 @@
+import { hostname } from "node:os";
+import type { AgentSettings } from "../agent/agent.ts";
+import { loadMachineId } from "../agent/machine-id.ts";
+import type { ExecuteContext } from "../agent/execute.ts";
+import { loadConfig, type ResolvedConfig } from "../config/load.ts";
+import { systemClock } from "../core/clock.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
+import { createRedactor } from "../executor/redact.ts";
+import { openStore } from "../store/index.ts";
+import type { Store } from "../store/types.ts";
+import { VERSION } from "../version.ts";
+import { globalFlags } from "./_globals.ts";
+
+export interface Runtime {
+  config: ResolvedConfig;
+  log: Logger;
+}
+
+/** Config loaded and resolved, warnings said once, logger ready: what every command starts from. */
+export function loadRuntime(options: { quietWarnings?: boolean } = {}): Runtime {
+  const { config, warnings } = loadConfig({ flag: globalFlags.config, env: process.env, cwd: process.cwd(), version: VERSION });
+  const log = createLogger({ level: config.log_level, format: config.log_format });
+  if (!options.quietWarnings) for (const warning of warnings) log.warn(warning);
+  return { config, log };
+}
+
+/** Runs `fn` with the configured store open, and always closes it. */
+export async function withStore<T>(fn: (rt: Runtime & { store: Store }) => Promise<T>): Promise<T> {
+  const rt = loadRuntime();
+  const store = await openStore(rt.config.store);
+  try {
+    return await fn({ ...rt, store });
+  } finally {
+    await store.close();
+  }
+}
+
+export function agentSettings(config: ResolvedConfig): AgentSettings {
+  return {
+    machineId: loadMachineId(config.home, config.machine_id),
+    hostname: hostname(),
+    version: VERSION,
+    maxSerial: config.max_serial,
+    heartbeatMs: config.heartbeat_sec * 1000,
+    deadAfterMs: config.dead_after_sec * 1000,
+    failoverStepMs: config.failover_step_sec * 1000,
+    leaseMs: config.lease_sec * 1000,
+    catchupWindowMs: config.catchup_window_sec * 1000,
+    historyDays: config.history_days,
+    maxConcurrentRuns: config.max_concurrent_runs,
+    shutdownTimeoutMs: config.shutdown_timeout_sec * 1000,
+    defaultTz: config.tz,
+    secrets: config.secrets,
+    userAgent: config.user_agent,
+  };
+}
+
+export function executeContext(rt: Runtime & { store: Store }, signal: AbortSignal): ExecuteContext {
+  const settings = agentSettings(rt.config);
+  return {
+    store: rt.store,
+    clock: systemClock,
+    machineId: settings.machineId,
+    secrets: settings.secrets,
+    redact: createRedactor(Object.values(settings.secrets)),
+    userAgent: settings.userAgent,
+    leaseMs: settings.leaseMs,
+    defaultTz: settings.defaultTz,
+    log: rt.log,
+    signal,
+  };
+}

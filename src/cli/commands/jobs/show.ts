@@ -1,0 +1,34 @@
+import { defineCommand } from "citty";
+import { parseStored, requireJob, summarizeJob } from "../../../control/jobs.ts";
+import { globalArgs } from "../../_globals.ts";
+import { output, relative } from "../../_output.ts";
+import { withStore } from "../../_runtime.ts";
+
+export default defineCommand({
+  meta: { name: "show", description: "One job: its document, schedule, next fire time, problems and recent runs" },
+  args: { ...globalArgs, name: { type: "positional", required: true, description: "Job name" } },
+  async run({ args }) {
+    await withStore(async ({ store, config }) => {
+      const now = Date.now();
+      const doc = await requireJob(store, args.name as string);
+      const runs = await store.listRuns({ job_id: doc._id, limit: 10 });
+      const summary = summarizeJob(parseStored(doc, Object.keys(config.secrets)), config.tz, now, runs[0]);
+      const { _id, ...document } = doc;
+      output({ ...summary, document, recent_runs: runs }, () =>
+        [
+          `${summary.name} (${summary.id})`,
+          `  enabled:  ${summary.enabled}`,
+          `  schedule: ${summary.schedule} (${summary.tz})`,
+          `  next:     ${summary.next_fire ? `${summary.next_fire} (${relative(summary.next_fire, now)})` : "-"}`,
+          ...(summary.problems.length ? ["  INVALID — skipped by every agent:", ...summary.problems.map((p) => `    ${p.path || "(document)"}: ${p.message}`)] : []),
+          "  recent runs:",
+          ...(runs.length
+            ? runs.map((r) => `    ${r.scheduled_for.toISOString()}  ${r.status.padEnd(8)} attempt ${r.attempt}  ${r.machine_id ?? "-"}  ${r.error ?? r.reason ?? ""}`)
+            : ["    (none)"]),
+          "  document:",
+          ...JSON.stringify(document, null, 2).split("\n").map((l) => `    ${l}`),
+        ].join("\n"),
+      );
+    });
+  },
+});

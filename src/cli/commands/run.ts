@@ -1,0 +1,67 @@
+import { defineCommand } from "citty";
+import { Agent } from "../../agent/agent.ts";
+import { acquireAgentLock } from "../../agent/lock.ts";
+import { applyJobs } from "../../control/jobs.ts";
+import { checkJobsFile } from "../../control/jobs-file.ts";
+import { systemClock } from "../../core/clock.ts";
+import { openStore } from "../../store/index.ts";
+import type { Store } from "../../store/types.ts";
+import { globalArgs } from "../_globals.ts";
+import { agentSettings, loadRuntime } from "../_runtime.ts";
+
+export default defineCommand({
+  meta: { name: "run", description: "Start the agent in the foreground (what service managers run)" },
+  args: { ...globalArgs },
+  async run() {
+    let rt = loadRuntime();
+    const lock = acquireAgentLock(rt.config.home);
+    try {
+      const store = await openStore(rt.config.store);
+      const applyJobsFile = async () => {
+        const file = rt.config.jobs_file;
+        if (!file) return;
+        try {
+          const report = checkJobsFile(file, Object.keys(rt.config.secrets));
+          if (report.problems.length) return rt.log.error(`jobs_file not applied, nothing written:\n${report.text}`);
+          const changes = (await applyJobs(store, report.jobs, { prune: false, now: Date.now() })).filter((c) => c.change !== "unchanged");
+          if (changes.length) rt.log.info(`jobs_file ${file}: ${changes.map((c) => `${c.change} "${c.name}"`).join(", ")}`);
+        } catch (error) {
+          rt.log.error(`jobs_file ${file} not applied: ${(error as Error).message}`);
+        }
+      };
+      const agent = new Agent({
+        store,
+        clock: systemClock,
+        log: rt.log,
+        settings: agentSettings(rt.config),
+        applyJobsFile,
+        reloadConfig: async () => {
+          rt = loadRuntime();
+          return agentSettings(rt.config);
+        },
+      });
+      let signals = 0;
+      const onSignal = (signal: string) => {
+        if (++signals > 1) {
+          rt.log.warn(`${signal} again: exiting now`);
+          process.exit(130);
+        }
+        agent.stop(signal);
+      };
+      process.on("SIGTERM", () => onSignal("SIGTERM"));
+      process.on("SIGINT", () => onSignal("SIGINT"));
+      await agent.run();
+      await closeQuietly(store);
+    } finally {
+      lock.release();
+    }
+  },
+});
+
+async function closeQuietly(store: Store): Promise<void> {
+  try {
+    await store.close();
+  } catch {
+    // The process is exiting; a store that cannot close cleanly has nothing left to lose.
+  }
+}

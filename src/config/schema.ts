@@ -1,0 +1,129 @@
+/**
+ * The config file's shape. Seed keys keep their meaning (`mongodb_uri`, `db_name`, `tz`,
+ * `max_serial`, `secrets`); every further key has a default, so an empty file (or none) is a
+ * working single-machine setup on the embedded store.
+ */
+import * as v from "valibot";
+import { isValidTimeZone } from "../schedule/zone.ts";
+import { notArray, type PathProblem } from "./issues.ts";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
+export const LOG_FORMATS = ["pretty", "json"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** Defaults that need no context. `tz`, `user_agent`, `sqlite_path` depend on the host and are filled in by `load.ts`. */
+export const CONFIG_DEFAULTS = {
+  db_name: "fleetcron",
+  max_serial: 10,
+  /** Failure detection = dead_after_sec; 3 heartbeats tolerate two late writes to a slow store. */
+  heartbeat_sec: 5,
+  dead_after_sec: 15,
+  /** The seed's stagger: serial k waits (k-1) × 5 s. */
+  failover_step_sec: 5,
+  /** 6 heartbeats: a run survives a short store hiccup without being taken over. */
+  lease_sec: 30,
+  /** One hour: an agent fleet down overnight does not fire yesterday's reports at 08:00. */
+  catchup_window_sec: 3600,
+  history_days: 30,
+  max_concurrent_runs: 50,
+  log_level: "info" as LogLevel,
+  log_format: "pretty" as LogFormat,
+  /** Loopback only: the status page shows job names and run history. */
+  http_host: "127.0.0.1",
+  shutdown_timeout_sec: 30,
+} as const;
+
+const POSITIVE = "must be a number greater than 0";
+const NON_NEGATIVE = "must be a number 0 or greater";
+
+const positive = () => v.pipe(v.number(POSITIVE), v.finite(POSITIVE), v.gtValue(0, POSITIVE));
+const nonNegative = () => v.pipe(v.number(NON_NEGATIVE), v.finite(NON_NEGATIVE), v.minValue(0, NON_NEGATIVE));
+const integer = (min: number, max: number, message = `must be an integer ${min}-${max}`) =>
+  v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
+const nonEmpty = (message: string) => v.pipe(v.string(message), v.minLength(1, message));
+const picklist = <T extends readonly string[]>(options: T) =>
+  v.picklist(options, `must be one of ${options.map((o) => `"${o}"`).join(", ")}`);
+
+export const MONGO_URI_MESSAGE = 'must be a MongoDB connection string starting with "mongodb://" or "mongodb+srv://" (leave the key out to use the embedded store)';
+const TZ_MESSAGE = 'must be an IANA time zone such as "Asia/Seoul", "America/New_York" or "UTC"';
+
+const configEntries = {
+  mongodb_uri: v.optional(v.nullable(v.pipe(v.string(MONGO_URI_MESSAGE), v.regex(/^mongodb(\+srv)?:\/\/\S+$/, MONGO_URI_MESSAGE))), null),
+  db_name: v.optional(
+    v.pipe(
+      v.string("must be a MongoDB database name"),
+      v.regex(/^[^/\\. "$*<>:|?]{1,63}$/, 'must be a MongoDB database name: 1-63 characters, none of /\\. "$*<>:|?'),
+    ),
+    CONFIG_DEFAULTS.db_name,
+  ),
+  tz: v.optional(v.pipe(v.string(TZ_MESSAGE), v.check(isValidTimeZone, TZ_MESSAGE))),
+  max_serial: v.optional(integer(1, 1000), CONFIG_DEFAULTS.max_serial),
+  secrets: v.optional(
+    notArray(
+      v.record(v.string(), v.string("must be a string (secret values are text; quote numbers)"), "must be an object of names to strings"),
+      "must be an object of names to strings",
+    ),
+    {},
+  ),
+  sqlite_path: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
+  machine_id: v.optional(
+    v.nullable(v.pipe(v.string("must be a string"), v.regex(/^[^\s:]{1,128}$/, "must be 1-128 characters without spaces or colons"))),
+    null,
+  ),
+  heartbeat_sec: v.optional(positive(), CONFIG_DEFAULTS.heartbeat_sec),
+  dead_after_sec: v.optional(positive(), CONFIG_DEFAULTS.dead_after_sec),
+  failover_step_sec: v.optional(positive(), CONFIG_DEFAULTS.failover_step_sec),
+  lease_sec: v.optional(positive(), CONFIG_DEFAULTS.lease_sec),
+  catchup_window_sec: v.optional(nonNegative(), CONFIG_DEFAULTS.catchup_window_sec),
+  history_days: v.optional(positive(), CONFIG_DEFAULTS.history_days),
+  max_concurrent_runs: v.optional(integer(1, 10_000), CONFIG_DEFAULTS.max_concurrent_runs),
+  user_agent: v.optional(nonEmpty("must be a non-empty string")),
+  log_level: v.optional(picklist(LOG_LEVELS), CONFIG_DEFAULTS.log_level),
+  log_format: v.optional(picklist(LOG_FORMATS), CONFIG_DEFAULTS.log_format),
+  http_port: v.optional(v.nullable(integer(0, 65_535, "must be a port number 0-65535 (0 = any free port), or null for off")), null),
+  http_host: v.optional(nonEmpty("must be a host name or IP address"), CONFIG_DEFAULTS.http_host),
+  jobs_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
+  shutdown_timeout_sec: v.optional(positive(), CONFIG_DEFAULTS.shutdown_timeout_sec),
+};
+
+const OBJECT_MESSAGE = "must be a JSON object of settings";
+export const configFileSchema = notArray(v.object(configEntries, OBJECT_MESSAGE), OBJECT_MESSAGE);
+
+export type ConfigFile = v.InferOutput<typeof configFileSchema>;
+export const CONFIG_KEYS = Object.keys(configEntries);
+
+/** Keys whose values are credentials: problems name their type, never their value. */
+export function isSensitivePath(path: string): boolean {
+  return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[");
+}
+
+type Timing = Pick<ConfigFile, "heartbeat_sec" | "dead_after_sec" | "lease_sec">;
+
+/**
+ * Relations between timings that make the protocol unsafe when broken: an agent declared dead
+ * between two of its own heartbeats, or a lease that lapses before the holder can renew it
+ * (renewals happen at least once per heartbeat), would both cause double runs.
+ */
+export function timingProblems(config: Timing): PathProblem[] {
+  const problems: PathProblem[] = [];
+  if (config.dead_after_sec <= config.heartbeat_sec) {
+    problems.push({ path: "dead_after_sec", message: `must be greater than heartbeat_sec (${config.heartbeat_sec}), ideally 3 × it (got ${config.dead_after_sec})` });
+  }
+  if (config.lease_sec <= config.heartbeat_sec) {
+    problems.push({ path: "lease_sec", message: `must be greater than heartbeat_sec (${config.heartbeat_sec}), ideally 3 × it or more (got ${config.lease_sec})` });
+  }
+  return problems;
+}
+
+/** Legal but fragile timings: one late heartbeat or renewal would already hand work to another agent. */
+export function timingWarnings(config: Timing): string[] {
+  const warnings: string[] = [];
+  if (config.dead_after_sec > config.heartbeat_sec && config.dead_after_sec < 2 * config.heartbeat_sec) {
+    warnings.push(`dead_after_sec (${config.dead_after_sec}) is less than 2 × heartbeat_sec (${config.heartbeat_sec}): one late heartbeat makes an agent count as dead`);
+  }
+  if (config.lease_sec > config.heartbeat_sec && config.lease_sec < 3 * config.heartbeat_sec) {
+    warnings.push(`lease_sec (${config.lease_sec}) is less than 3 × heartbeat_sec (${config.heartbeat_sec}): a run may be taken over after one slow renewal`);
+  }
+  return warnings;
+}

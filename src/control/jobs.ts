@@ -1,0 +1,138 @@
+import { FleetCronError, EXIT_FAILED } from "../core/errors.ts";
+import { parseJobDocument } from "../jobs/schema.ts";
+import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
+import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
+import type { JobDocument, RunRecord, Store } from "../store/types.ts";
+
+/** Fields FleetCron itself keeps on a job document; they never count as a change by the user. */
+const BOOKKEEPING = ["_id", "created_at", "updated_at"] as const;
+
+function userFields(doc: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...doc };
+  for (const key of BOOKKEEPING) delete copy[key];
+  return copy;
+}
+
+function sameDocument(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  return canonical(userFields(a)) === canonical(userFields(b));
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      : v,
+  );
+}
+
+export interface JobChange {
+  name: string;
+  change: "created" | "updated" | "unchanged" | "deleted";
+}
+
+/**
+ * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
+ * does not name. Agents pick the change up within one heartbeat (jobs revision).
+ */
+export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number }): Promise<JobChange[]> {
+  const changes: JobChange[] = [];
+  const existing = await store.listJobs();
+  const byName = new Map(existing.filter((d) => typeof d.name === "string").map((d) => [d.name as string, d]));
+  const at = new Date(opts.now);
+  for (const { name, doc } of docs) {
+    const current = byName.get(name);
+    const fields = userFields(doc);
+    if (!current) {
+      await store.createJob({ ...fields, created_at: at, updated_at: at });
+      changes.push({ name, change: "created" });
+    } else if (!sameDocument(current, fields)) {
+      await store.replaceJob(current._id, { ...fields, created_at: current.created_at ?? at, updated_at: at });
+      changes.push({ name, change: "updated" });
+    } else {
+      changes.push({ name, change: "unchanged" });
+    }
+  }
+  if (opts.prune) {
+    const keep = new Set(docs.map((d) => d.name));
+    for (const doc of existing) {
+      if (typeof doc.name === "string" && keep.has(doc.name)) continue;
+      await store.deleteJob(doc._id);
+      changes.push({ name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" });
+    }
+  }
+  if (changes.some((c) => c.change !== "unchanged")) await store.bumpJobsRevision(at);
+  return changes;
+}
+
+export async function requireJob(store: Store, name: string): Promise<JobDocument> {
+  const doc = await store.findJobByName(name);
+  if (!doc) {
+    const names = (await store.listJobs()).map((d) => d.name).filter((n): n is string => typeof n === "string");
+    throw new FleetCronError("E_NO_JOB", `no job named "${name}"${names.length ? ` (jobs: ${names.slice(0, 10).map((n) => `"${n}"`).join(", ")}${names.length > 10 ? ", …" : ""})` : " (the store has no jobs; add some with `fleetcron jobs apply FILE`)"}`, EXIT_FAILED);
+  }
+  return doc;
+}
+
+export async function setEnabled(store: Store, name: string, enabled: boolean, now: number): Promise<boolean> {
+  const doc = await requireJob(store, name);
+  if (doc.enabled === enabled) return false;
+  const { _id, ...fields } = doc;
+  await store.replaceJob(_id, { ...fields, enabled, updated_at: new Date(now) });
+  await store.bumpJobsRevision(new Date(now));
+  return true;
+}
+
+export async function deleteJobByName(store: Store, name: string, now: number): Promise<void> {
+  const doc = await requireJob(store, name);
+  await store.deleteJob(doc._id);
+  await store.bumpJobsRevision(new Date(now));
+}
+
+/** A job document as parsed for display: valid (with its model) or invalid (with its problems). */
+export type ParsedDoc = { doc: JobDocument; job: Job; problems?: undefined } | { doc: JobDocument; job?: undefined; problems: ValidationProblem[] };
+
+export function parseStored(doc: JobDocument, secretKeys: string[]): ParsedDoc {
+  const parsed = parseJobDocument(doc, { secretKeys });
+  return parsed.ok ? { doc, job: { ...parsed.job, id: doc._id } } : { doc, problems: parsed.problems };
+}
+
+export interface JobSummary {
+  id: string;
+  name: string;
+  enabled: boolean;
+  valid: boolean;
+  schedule: string;
+  tz: string;
+  next_fire: string | null;
+  last_run: { status: RunRecord["status"]; scheduled_for: string; machine_id: string | null; attempt: number; error: string | null } | null;
+  problems: ValidationProblem[];
+}
+
+export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined): JobSummary {
+  const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
+  const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
+  const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
+  const next = parsed.job && enabled ? nextFireAfter(parsed.job.schedule, tz, now) : null;
+  return {
+    id: parsed.doc._id,
+    name,
+    enabled,
+    valid: parsed.job !== undefined,
+    schedule: parsed.job ? describeSchedule(parsed.job.schedule) : "(invalid)",
+    tz,
+    next_fire: next === null ? null : new Date(next).toISOString(),
+    last_run: last
+      ? { status: last.status, scheduled_for: last.scheduled_for.toISOString(), machine_id: last.machine_id ?? null, attempt: last.attempt, error: last.error ?? last.reason ?? null }
+      : null,
+    problems: parsed.problems ?? [],
+  };
+}
+
+export async function listJobSummaries(store: Store, secretKeys: string[], defaultTz: string, now: number): Promise<JobSummary[]> {
+  const [docs, latest] = await Promise.all([store.listJobs(), store.latestRunsByJob()]);
+  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id)));
+}
+
+export function invalidJobsOf(summaries: JobSummary[]): InvalidJob[] {
+  return summaries.filter((s) => !s.valid).map((s) => ({ id: s.id, name: s.name, problems: s.problems }));
+}

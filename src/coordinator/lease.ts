@@ -1,0 +1,88 @@
+import type { Clock } from "../core/clock.ts";
+import type { Logger } from "../core/logger.ts";
+import type { LeaseRecord, RunRecord, Store } from "../store/types.ts";
+import { attemptId } from "./occurrence.ts";
+
+/**
+ * Leases (DESIGN §5): the agent running an attempt renews `lease_until` while it works. When a
+ * lease runs out, another agent takes the occurrence over by unique insert of the next attempt;
+ * the attempt number is the fencing token, so the older attempt never writes over the newer one.
+ */
+
+/** Whether a later attempt of this occurrence exists, i.e. this attempt was taken over. */
+export async function isFenced(store: Pick<Store, "getRun">, run: Pick<RunRecord, "run_id" | "attempt">): Promise<boolean> {
+  return (await store.getRun(attemptId(run.run_id, run.attempt + 1))) !== null;
+}
+
+export function leaseOf(run: RunRecord, machineId: string, until: number): LeaseRecord {
+  return { _id: run._id, run_id: run.run_id, job_id: run.job_id, attempt: run.attempt, machine_id: machineId, claimed_at: run.claimed_at, lease_until: new Date(until) };
+}
+
+export interface LeaseRenewal {
+  /** Aborted when the lease is lost (taken over, or not renewable before it runs out). */
+  readonly signal: AbortSignal;
+  readonly lostReason: string | null;
+  stop(): void;
+}
+
+/**
+ * Renews every third of the lease. An agent that cannot renew aborts its own work just before the
+ * lease runs out, rather than racing the attempt that will take over.
+ */
+export function startLeaseRenewal(opts: {
+  store: Pick<Store, "getRun" | "updateRun" | "putLease">;
+  clock: Clock;
+  run: RunRecord;
+  machineId: string;
+  leaseMs: number;
+  log: Logger;
+}): LeaseRenewal {
+  const { store, clock, run, machineId, leaseMs, log } = opts;
+  const lost = new AbortController();
+  const stopped = new AbortController();
+  let lostReason: string | null = null;
+  let renewedUntil = run.lease_until?.getTime() ?? clock.now() + leaseMs;
+  const safetyMs = Math.min(leaseMs / 6, 2000);
+
+  const lose = (reason: string) => {
+    if (lost.signal.aborted) return;
+    lostReason = reason;
+    log.warn(`${run._id}: ${reason}; aborting this attempt`);
+    lost.abort(new Error(reason));
+  };
+
+  (async () => {
+    while (!stopped.signal.aborted && !lost.signal.aborted) {
+      const wait = Math.min(leaseMs / 3, Math.max(0, renewedUntil - safetyMs - clock.now()));
+      await clock.sleep(wait, stopped.signal);
+      if (stopped.signal.aborted) return;
+      const now = clock.now();
+      try {
+        if (await isFenced(store, run)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
+        const until = now + leaseMs;
+        await store.updateRun(run._id, { lease_until: new Date(until) });
+        await store.putLease(leaseOf(run, machineId, until));
+        renewedUntil = until;
+      } catch (error) {
+        if (clock.now() >= renewedUntil - safetyMs) {
+          return lose(`lease could not be renewed before ${new Date(renewedUntil).toISOString()} (${(error as Error).message})`);
+        }
+        // Still inside the lease: try again soon rather than after a whole third.
+        await clock.sleep(Math.min(1000, leaseMs / 10), stopped.signal);
+      }
+    }
+  })();
+
+  return {
+    signal: lost.signal,
+    get lostReason() {
+      return lostReason;
+    },
+    stop: () => stopped.abort(),
+  };
+}
+
+/** Leases whose holder stopped renewing more than `graceMs` ago. */
+export function expiredLeases(leases: LeaseRecord[], now: number, graceMs: number): LeaseRecord[] {
+  return leases.filter((lease) => lease.lease_until.getTime() + graceMs < now);
+}

@@ -1,0 +1,78 @@
+/**
+ * Validates a whole set of job documents (a jobs file, or the store's collection) and words the
+ * problems for people: one line per problem, naming the file, the job and the field.
+ */
+import { isPlainObject } from "../config/issues.ts";
+import type { JobDocument } from "../store/types.ts";
+import { parseJobDocument } from "./schema.ts";
+import type { InvalidJob, Job, ValidationProblem } from "./types.ts";
+
+export interface ValidatedJob {
+  name: string;
+  /** The document as written (no defaults filled in, unknown keys kept) minus `_id`, which the store owns. */
+  doc: Record<string, unknown>;
+  job: Job;
+}
+
+export interface JobsValidation {
+  /** Documents without problems, in file order; a repeated name keeps only its first job. */
+  jobs: ValidatedJob[];
+  problems: ValidationProblem[];
+}
+
+export interface JobsContext {
+  secretKeys: readonly string[];
+  /** Unknown keys are problems unless turned off; files are where typos get written. Default true. */
+  strictKeys?: boolean;
+}
+
+/** Jobs in a file, labelled `#<index>` (0-based, as in `jobs[0]`) when a document has no usable name. */
+export function validateJobDocs(docs: readonly unknown[], ctx: JobsContext): JobsValidation {
+  const jobs: ValidatedJob[] = [];
+  const problems: ValidationProblem[] = [];
+  const firstIndex = new Map<string, number>();
+  docs.forEach((doc, index) => {
+    const result = parseJobDocument(doc, { secretKeys: ctx.secretKeys, strictKeys: ctx.strictKeys ?? true, label: `#${index}` });
+    const name = isPlainObject(doc) && typeof doc.name === "string" ? doc.name : undefined;
+    const duplicateOf = name === undefined ? undefined : firstIndex.get(name);
+    if (name !== undefined && duplicateOf === undefined) firstIndex.set(name, index);
+    if (name !== undefined && duplicateOf !== undefined) {
+      problems.push({ job: name, path: "name", message: `is also the name of job #${duplicateOf}; job names must be unique (jobs apply matches jobs by name)` });
+    }
+    if (!result.ok) problems.push(...result.problems);
+    else if (duplicateOf === undefined) jobs.push({ name: result.job.name, doc: withoutId(doc as Record<string, unknown>), job: result.job });
+  });
+  return { jobs, problems };
+}
+
+function withoutId(doc: Record<string, unknown>): Record<string, unknown> {
+  const { _id, ...rest } = doc;
+  return rest;
+}
+
+/**
+ * Documents read from the store: unknown keys are tolerated (hand-written seed databases carry
+ * extras), and an invalid document is set aside with its problems so every other job keeps running.
+ */
+export function parseStoredJobs(docs: readonly JobDocument[], secretKeys: readonly string[]): { jobs: Job[]; invalid: InvalidJob[] } {
+  const jobs: Job[] = [];
+  const invalid: InvalidJob[] = [];
+  for (const doc of docs) {
+    const id = String(doc._id);
+    const result = parseJobDocument(doc, { secretKeys, id, label: id, strictKeys: false });
+    if (result.ok) jobs.push(result.job);
+    else invalid.push({ id, name: typeof doc.name === "string" ? doc.name : id, problems: result.problems });
+  }
+  return { jobs, invalid };
+}
+
+/** `FILE: job "Daily Report" › actions[1].url: unknown template name {{BASE}} …`, one line per problem. */
+export function formatProblems(problems: readonly ValidationProblem[], file?: string): string {
+  return problems.map((p) => formatProblem(p, file)).join("\n");
+}
+
+export function formatProblem(problem: ValidationProblem, file?: string): string {
+  const job = problem.job.startsWith("#") ? `job ${problem.job}` : `job ${JSON.stringify(problem.job)}`;
+  const where = problem.path ? `${job} › ${problem.path}` : job;
+  return `${file ? `${file}: ` : ""}${where}: ${problem.message}`;
+}
