@@ -113,7 +113,9 @@ export class Agent {
     await this.untilStoreAnswers(() => this.reloadJobs());
     const now = this.clock.now();
     const grace = this.staggerWindowMs();
-    for (const job of this.jobSet.jobs.values()) this.schedule(job, now - grace);
+    // Occurrences a moment old may still be waiting for this agent's turn; a job never fires for
+    // an instant before FleetCron wrote it.
+    for (const job of this.jobSet.jobs.values()) this.schedule(job, Math.max(now - grace, this.jobSet.updatedAt.get(job.id) ?? 0));
     this.scheduling = true;
     this.log.info(
       `agent ${this.settings.machineId} running: serial ${this.serial ?? "none"}, ${this.jobSet.jobs.size} job(s)` +

@@ -17,7 +17,7 @@ export interface JobSet {
 export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: string[]): Promise<JobSet> {
   const set: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   for (const doc of await store.listJobs()) {
-    const parsed = parseJobDocument(doc, { secretKeys });
+    const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id });
     if (!parsed.ok) {
       set.invalid.push({ id: doc._id, name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, problems: parsed.problems });
       continue;

@@ -92,7 +92,7 @@ export async function deleteJobByName(store: Store, name: string, now: number): 
 export type ParsedDoc = { doc: JobDocument; job: Job; problems?: undefined } | { doc: JobDocument; job?: undefined; problems: ValidationProblem[] };
 
 export function parseStored(doc: JobDocument, secretKeys: string[]): ParsedDoc {
-  const parsed = parseJobDocument(doc, { secretKeys });
+  const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id });
   return parsed.ok ? { doc, job: { ...parsed.job, id: doc._id } } : { doc, problems: parsed.problems };
 }
 

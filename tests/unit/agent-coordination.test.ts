@@ -1,0 +1,217 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { createHarness, type Harness } from "../support/agent-harness.ts";
+
+/**
+ * The coordination protocol (DESIGN §5) driven with a fake clock: agents on one store, time moved
+ * by hand, each request recorded with the machine that sent it and the (fake) instant it left.
+ */
+const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
+const MINUTE = 60_000;
+let h: Harness;
+
+afterEach(async () => {
+  await h?.close();
+});
+
+async function addJob(name: string, fields: Record<string, unknown>) {
+  const now = new Date(h.clock.now());
+  const id = await h.store.createJob({ name, method: "POST", url: `http://sink.test/${name}?m={{machine_id}}`, created_at: now, updated_at: now, ...fields });
+  await h.store.bumpJobsRevision(new Date(h.clock.now()));
+  return id;
+}
+
+describe("staggered claims", () => {
+  test("the lowest serial fires on time; the standby only checks, then fires when the primary is gone", async () => {
+    h = createHarness(T0 + 1000);
+    await addJob("minutely", { every: "1m" });
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    const b = h.startAgent("b");
+    await h.clock.advance(100);
+    expect(a.agent.serial).toBe(1);
+    expect(b.agent.serial).toBe(2);
+
+    await h.clock.advanceTo(T0 + MINUTE + 50);
+    expect(h.calls.map((c) => [c.machine, c.at - (T0 + MINUTE)])).toEqual([["a", 0]]);
+
+    // The standby's turn (5 s later) passes without a second delivery.
+    await h.clock.advanceTo(T0 + MINUTE + 10_000);
+    expect(h.calls).toHaveLength(1);
+
+    // The primary dies shortly before the next instant (its last heartbeat still looks alive):
+    // the standby fires one failover step late.
+    await h.clock.advanceTo(T0 + 2 * MINUTE - 3000);
+    a.cut(true);
+    await h.clock.advanceTo(T0 + 2 * MINUTE + 5_100);
+    expect(h.calls.map((c) => [c.machine, c.at - (T0 + 2 * MINUTE)])).toEqual([["a", -MINUTE], ["b", 5000]]);
+
+    // After dead_after_sec the dead primary no longer counts: the standby fires on time.
+    await h.clock.advanceTo(T0 + 3 * MINUTE + 100);
+    const last = h.calls[h.calls.length - 1]!;
+    expect([last.machine, last.at - (T0 + 3 * MINUTE)]).toEqual(["b", 0]);
+    const counts = new Map<string, number>();
+    for (const c of h.calls) counts.set(c.runId, (counts.get(c.runId) ?? 0) + 1);
+    expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  });
+
+  test("a stopped agent hands over its serial: the next agent is primary at once", async () => {
+    h = createHarness(T0 + 1000);
+    await addJob("minutely", { every: "1m" });
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    const b = h.startAgent("b");
+    await h.clock.advance(100);
+    a.agent.stop("drain");
+    await h.clock.advance(100);
+    await a.done;
+    expect((await h.store.listSerials()).map((s) => s.machine_id)).toEqual(["b"]);
+    expect((await h.store.getMachine("a"))?.status).toBe("stopped");
+    await h.clock.advanceTo(T0 + MINUTE + 50);
+    expect(h.calls.map((c) => [c.machine, c.at - (T0 + MINUTE)])).toEqual([["b", 0]]);
+  });
+});
+
+describe("leases and takeover", () => {
+  test("an attempt whose agent dies mid-run is re-run once as attempt 2; the old attempt is lost", async () => {
+    h = createHarness(T0 + 1000);
+    h.hang.add("/slow");
+    const jobId = await addJob("slow", { every: "1h", url: "http://sink.test/slow?m={{machine_id}}" });
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    h.startAgent("b");
+    await h.clock.advance(100);
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 100);
+    expect(h.calls.map((c) => c.machine)).toEqual(["a"]);
+    h.hang.delete("/slow"); // the re-run answers
+    a.cut(true); // agent a dies while its request hangs
+
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 30_000 + 5_000 + 6_000);
+    const runId = `${jobId}@${new Date(T0 + 60 * MINUTE).toISOString()}`;
+    expect(h.calls.map((c) => [c.machine, c.runId])).toEqual([
+      ["a", runId],
+      ["b", runId],
+    ]);
+    const first = await h.store.getRun(runId);
+    const second = await h.store.getRun(`${runId}#2`);
+    expect(first?.status).toBe("lost");
+    expect(first?.reason).toContain("lease expired");
+    expect(second?.status).toBe("success");
+    expect(second?.machine_id).toBe("b");
+    expect(await h.store.getRun(`${runId}#3`)).toBeNull();
+    // Nothing runs a third time, however long we wait.
+    await h.clock.advance(2 * MINUTE);
+    expect(h.calls.filter((c) => c.runId === runId)).toHaveLength(2);
+  });
+
+  test("on_lost: skip records the lost attempt and does not re-run", async () => {
+    h = createHarness(T0 + 1000);
+    h.hang.add("/slow");
+    const jobId = await addJob("slow", { every: "1h", on_lost: "skip", url: "http://sink.test/slow" });
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    h.startAgent("b");
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 100);
+    a.cut(true);
+    await h.clock.advanceTo(T0 + 62 * MINUTE);
+    const runId = `${jobId}@${new Date(T0 + 60 * MINUTE).toISOString()}`;
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+    expect((await h.store.getRun(`${runId}#2`))?.status).toBe("skipped");
+    expect(h.calls).toHaveLength(1);
+  });
+});
+
+describe("overlap", () => {
+  test("overlap: skip records a reason for an occurrence due while the previous run still runs", async () => {
+    h = createHarness(T0 + 1000);
+    h.hang.add("/slow");
+    const jobId = await addJob("slow", { every: "10s", url: "http://sink.test/slow", timeout_sec: 25 });
+    h.startAgent("a");
+    await h.clock.advanceTo(T0 + 10_000 + 100);
+    await h.clock.advanceTo(T0 + 20_000 + 100);
+    const skipped = await h.store.getRun(`${jobId}@${new Date(T0 + 20_000).toISOString()}`);
+    expect(skipped?.status).toBe("skipped");
+    expect(skipped?.reason).toContain("overlap");
+    expect(h.calls).toHaveLength(1);
+  });
+
+  test("overlap: allow runs them side by side", async () => {
+    h = createHarness(T0 + 1000);
+    h.hang.add("/slow");
+    await addJob("slow", { every: "10s", url: "http://sink.test/slow", overlap: "allow", timeout_sec: 25 });
+    h.startAgent("a");
+    await h.clock.advanceTo(T0 + 20_000 + 100);
+    expect(h.calls).toHaveLength(2);
+  });
+});
+
+describe("catch-up after the whole fleet was down", () => {
+  async function fleetWasDownFor(minutes: number) {
+    const lastSeen = new Date(T0 - minutes * MINUTE);
+    await h.store.putMachine({ _id: "old", hostname: "x", pid: 1, serial: null, status: "stopped", version: "0", started_at: lastSeen, last_seen: lastSeen, clock_offset_ms: 0 });
+  }
+
+  // Last seen at T0-5m, back at T0+30s: T0-5m … T0 (6 occurrences) have no record; T0+30s-grace
+  // is past T0, so T0 is catch-up too, not an on-time fire.
+  for (const [policy, expectRuns, expectMissed] of [
+    ["last", 1, 5],
+    ["skip", 0, 6],
+    ["all", 6, 0],
+  ] as const) {
+    test(`catchup: ${policy}`, async () => {
+      h = createHarness(T0 + 30_000);
+      const id = await h.store.createJob({ name: "m", every: "1m", url: "http://sink.test/m", catchup: policy, created_at: new Date(T0 - 60 * MINUTE) });
+      await fleetWasDownFor(5);
+      h.startAgent("a");
+      await h.clock.advance(2000);
+      const runs = await h.store.listRuns({ job_id: id, limit: 100 });
+      expect(runs.filter((r) => r.status === "missed")).toHaveLength(expectMissed);
+      expect(h.calls).toHaveLength(expectRuns);
+      if (policy === "last") expect(h.calls[0]!.runId).toBe(`${id}@${new Date(T0).toISOString()}`);
+      for (const missed of runs.filter((r) => r.status === "missed")) expect(missed.reason).toContain("no agent was running");
+    });
+  }
+
+  test("a job created while the fleet was down is not caught up before its creation", async () => {
+    h = createHarness(T0 + 30_000);
+    await h.store.createJob({ name: "new", every: "1m", url: "http://sink.test/n", updated_at: new Date(T0 - 90_000) });
+    await fleetWasDownFor(30);
+    h.startAgent("a");
+    await h.clock.advance(2000);
+    expect(h.calls.map((c) => c.runId.split("@")[1])).toEqual([new Date(T0).toISOString()]);
+    const missed = (await h.store.listRuns({ limit: 100 })).filter((r) => r.status === "missed");
+    expect(missed.map((r) => r.scheduled_for.getTime())).toEqual([T0 - MINUTE]);
+  });
+});
+
+describe("store outage", () => {
+  test("occurrences that could not be claimed while the store was down follow catchup: last", async () => {
+    h = createHarness(T0 + 1000);
+    const id = await addJob("m", { every: "1m" });
+    const a = h.startAgent("a");
+    await h.clock.advanceTo(T0 + MINUTE + 100);
+    expect(h.calls).toHaveLength(1);
+    a.cut(true);
+    await h.clock.advanceTo(T0 + 4 * MINUTE + 100);
+    expect(h.calls).toHaveLength(1); // nothing fired that could not be claimed
+    a.cut(false);
+    await h.clock.advance(10_000);
+    const runs = await h.store.listRuns({ job_id: id, limit: 100 });
+    expect(runs.filter((r) => r.status === "missed").map((r) => r.scheduled_for.getTime())).toEqual([T0 + 3 * MINUTE, T0 + 2 * MINUTE]);
+    expect(h.calls).toHaveLength(2);
+    expect(h.calls[1]!.runId).toBe(`${id}@${new Date(T0 + 4 * MINUTE).toISOString()}`);
+  });
+});
+
+describe("commands and job changes", () => {
+  test("jobs changed through the store's revision are picked up within a heartbeat; reload is acknowledged", async () => {
+    h = createHarness(T0 + 1000);
+    h.startAgent("a");
+    await h.clock.advance(1000);
+    await addJob("late", { every: "10s" });
+    await h.clock.advanceTo(T0 + 20_000 + 100);
+    expect(h.calls.length).toBeGreaterThanOrEqual(1);
+    await h.store.insertCommand({ _id: "cmd1", type: "reload", target: null, created_at: new Date(h.clock.now()) });
+    await h.clock.advance(6000);
+    expect((await h.store.listAcks("cmd1")).map((a) => a.machine_id)).toEqual(["a"]);
+  });
+});
