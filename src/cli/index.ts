@@ -20,5 +20,6 @@ export const main = defineCommand({
     drain: () => load(import("./commands/drain.ts")),
     status: () => load(import("./commands/status.ts")),
     config: () => load(import("./commands/config.ts")),
+    service: () => load(import("./commands/service.ts")),
   },
 });
