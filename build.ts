@@ -1,11 +1,11 @@
 #!/usr/bin/env bun
 /**
- * `bun run build [--target linux-x64,...]`: one self-contained binary per target in dist/, with the
- * version and git revision built in, and a SHA256SUMS file.
+ * `bun run build [--target linux-x64,...] [--outdir DIR]`: one self-contained binary per target in
+ * dist/ (or DIR), with the version and git revision built in, and a SHA256SUMS file.
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import pkg from "./package.json" with { type: "json" };
 
 const ALL_TARGETS = ["linux-x64", "linux-arm64", "darwin-x64", "darwin-arm64", "windows-x64"] as const;
@@ -28,7 +28,19 @@ function gitRevision(): string {
   return result.exitCode === 0 ? result.stdout.toString().trim() : "";
 }
 
-const outDir = join(import.meta.dir, "dist");
+/** `--outdir DIR` (default dist/): tests build into a temp folder, away from a developer's dist/. */
+function requestedOutDir(argv: string[]): string {
+  const flag = argv.indexOf("--outdir");
+  if (flag === -1) return join(import.meta.dir, "dist");
+  const dir = argv[flag + 1];
+  if (!dir || dir.startsWith("-")) {
+    console.error("--outdir takes a folder, e.g. --outdir /tmp/fleetcron-dist");
+    process.exit(2);
+  }
+  return resolve(dir);
+}
+
+const outDir = requestedOutDir(process.argv.slice(2));
 const targets = requestedTargets(process.argv.slice(2));
 const revision = gitRevision();
 mkdirSync(outDir, { recursive: true });
@@ -41,7 +53,12 @@ for (const target of targets) {
   const result = await Bun.build({
     entrypoints: [join(import.meta.dir, "src/main.ts")],
     compile: { target: `bun-${target}` as Bun.Build.CompileTarget, outfile: file },
+    // Measured on linux-x64 (hyperfine, `--version`, median): minify alone 106 ms, minify + bytecode
+    // 39 ms, for 5 MiB more (~5%). Bytecode skips parsing the ~1 MB bundle at every start, which is
+    // what a CLI run from scripts pays for most; `format: "esm"` keeps main.ts's top-level await.
     minify: true,
+    bytecode: true,
+    format: "esm",
     sourcemap: "none",
     define: {
       FLEETCRON_BUILD_TARGET: JSON.stringify(target),
