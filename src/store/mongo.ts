@@ -1,0 +1,434 @@
+import { type Collection, type Document, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
+import { ConfigError, StoreError } from "../core/errors.ts";
+import { createRedactor, redactUri } from "../executor/redact.ts";
+import type { CommandAck, CommandRecord, JobDocument, LeaseRecord, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
+
+/**
+ * The fleet store: MongoDB, or anything that speaks its wire protocol (Atlas, FerretDB v1,
+ * DocumentDB). The collections are the seed's, so its monitoring queries keep working, and nothing
+ * here leans on what those servers do differently: claims are unique `_id` inserts, updates are
+ * last-writer-wins, expiry is a sweep (FerretDB v1 has no TTL indexes).
+ */
+
+export interface MongoStoreOptions {
+  uri: string;
+  dbName: string;
+  appName?: string;
+  /** How long an operation waits for a reachable server before it fails. */
+  serverSelectionTimeoutMS?: number;
+}
+
+const DUPLICATE_KEY = new Set([11000, 11001]);
+// What a server answers for an aggregation stage or accumulator it lacks (FerretDB v1: 238).
+const NOT_IMPLEMENTED = new Set([238, 115]);
+const CHUNK = 500;
+const FERRET_POINT_LOOKUPS = 8;
+
+type Doc = Document;
+// Untyped collections: their `_id`s are strings, numbers and (seed jobs) ObjectIds, which the
+// driver's filter types cannot express; the port's record types check the shapes instead.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Coll = Collection<any>;
+
+export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
+  const location = redactUri(opts.uri);
+  const redact = createRedactor(passwordsIn(opts.uri));
+
+  let client: MongoClient;
+  try {
+    client = new MongoClient(opts.uri, {
+      appName: opts.appName ?? "fleetcron",
+      serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000,
+      connectTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000,
+      // Optional record fields are left out, not stored as null, so documents read back as they were written.
+      ignoreUndefined: true,
+    });
+  } catch (err) {
+    throw new ConfigError(`mongodb_uri is not a valid MongoDB connection string (${location}): ${redact(messageOf(err))}`);
+  }
+
+  const fail = (op: string, err: unknown): StoreError => {
+    if (err instanceof StoreError) return err;
+    const message = redact(messageOf(err));
+    if (err instanceof Error && /ServerSelection|Network|TopologyClosed|PoolCleared/.test(err.name)) {
+      return new StoreError(`cannot reach the MongoDB store at ${location} (${op}): ${message}`, err);
+    }
+    const code = codeOf(err);
+    const hint = code === 18 ? " — check the user name and password in mongodb_uri" : code === 13 ? " — the user lacks a privilege FleetCron needs (readWrite on the database)" : "";
+    return new StoreError(`MongoDB store at ${location}: ${op} failed: ${message}${code !== undefined ? ` (code ${code})` : ""}${hint}`, err);
+  };
+
+  const db = client.db(opts.dbName);
+  const col = (name: string) => db.collection<Doc>(name) as Coll;
+  const jobs = col("jobs");
+  const runs = col("job_runs");
+  const leases = col("leases");
+  const machines = col("machines");
+  const serials = col("serials");
+  const commands = col("commands");
+  const acks = col("command_acks");
+  const meta = col("meta");
+
+  // FerretDB v1 (SQLite) hands only an exact `{_id: x}` filter to SQLite, decodes the whole collection
+  // in Go for anything else (even `_id: {$in}`, ~15x slower per document), and lacks `$group`'s `$first`.
+  let ferretV1 = false;
+  let groupFirstMissing = false;
+  try {
+    await client.connect();
+    const info = await db.command({ buildInfo: 1 });
+    ferretV1 = typeof info.ferretdbVersion === "string" && /^v?1\./.test(info.ferretdbVersion);
+    groupFirstMissing = ferretV1;
+    await ensureIndexes();
+  } catch (err) {
+    await client.close().catch(() => {});
+    throw fail("connect", err);
+  }
+
+  async function ensureIndexes(): Promise<void> {
+    // `_id` closes the run indexes so "newest first" ties break the same way on every backend and
+    // listings stay index-ordered (a sort key past the index's keys would force a full in-memory sort).
+    // Never TTL: FerretDB v1 rejects `expireAfterSeconds`; the sweeper prunes instead.
+    const wanted: [Coll, Document[]][] = [
+      [runs, [{ scheduled_for: -1, _id: -1 }, { job_id: 1, scheduled_for: -1, _id: -1 }, { status: 1, scheduled_for: -1, _id: -1 }]],
+      [jobs, [{ name: 1 }]],
+      [commands, [{ created_at: 1 }]],
+      [acks, [{ command_id: 1 }]],
+    ];
+    for (const [collection, keys] of wanted) {
+      // One index per command: FerretDB v1.24 mis-indexes its "already exists" filter
+      // (msg_createindexes.go, slices.Delete in a loop) and drops the connection when one
+      // createIndexes names two existing indexes, i.e. on every open after the first.
+      for (const key of keys) {
+        try {
+          await collection.createIndex(key);
+        } catch (err) {
+          // An index of the same name with other options (made by hand, say) still serves the queries.
+          if (codeOf(err) !== 85 && codeOf(err) !== 86) throw err;
+        }
+      }
+    }
+  }
+
+  /** The claim primitive: a unique `_id` insert, where a duplicate key is a lost race. */
+  async function claim(collection: Coll, doc: Doc): Promise<boolean> {
+    try {
+      await collection.insertOne({ ...doc });
+      return true;
+    } catch (err) {
+      if (isDuplicateKey(err)) return false;
+      // A connection that broke after sending leaves the insert's fate unknown; a read tells whether
+      // it landed and whose it is. Only an exact match of our document counts as a win.
+      if (err instanceof MongoNetworkError) {
+        const stored = await collection.findOne({ _id: doc._id }).catch(() => null);
+        if (stored) return sameValue(doc, stored);
+      }
+      throw err;
+    }
+  }
+
+  /** Last-writer-wins write of a whole document. */
+  async function put(collection: Coll, doc: Doc): Promise<void> {
+    const { _id, ...rest } = doc;
+    try {
+      await collection.replaceOne({ _id }, rest, { upsert: true });
+    } catch (err) {
+      // Two racing upserts of a new _id: one inserts, the other may get a duplicate key (FerretDB v1
+      // decides "no match, insert" in Go). The document exists now, so a second try replaces it.
+      if (!isDuplicateKey(err)) throw err;
+      await collection.replaceOne({ _id }, rest, { upsert: true });
+    }
+  }
+
+  async function byIds(collection: Coll, ids: unknown[]): Promise<Doc[]> {
+    const found: Doc[] = [];
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      // On FerretDB v1 each `{_id}` lookup is one scan inside SQLite, while `$in` is one scan decoded
+      // in Go; a handful of the former is cheaper, hundreds are not.
+      if (ferretV1 && chunk.length <= FERRET_POINT_LOOKUPS) {
+        const docs = await Promise.all(chunk.map((_id) => collection.findOne({ _id })));
+        for (const doc of docs) if (doc) found.push(doc);
+      } else {
+        found.push(...(await collection.find({ _id: { $in: chunk } }).toArray()));
+      }
+    }
+    return found;
+  }
+
+  /** The stored job document for an id string (an ObjectId first when the string could be one). */
+  async function findJob(id: string): Promise<Doc | null> {
+    for (const _id of jobIdCandidates(id)) {
+      const doc = await jobs.findOne({ _id });
+      if (doc) return doc;
+    }
+    return null;
+  }
+
+  /** The newest run per job, highest attempt first among those of one instant. */
+  function pickLatest(docs: Iterable<Doc>, into = new Map<string, RunRecord>()): Map<string, RunRecord> {
+    for (const doc of docs) {
+      const run = toRecord<RunRecord>(doc)!;
+      const seen = into.get(run.job_id);
+      if (!seen || run.scheduled_for > seen.scheduled_for || (run.scheduled_for.getTime() === seen.scheduled_for.getTime() && run.attempt > seen.attempt)) {
+        into.set(run.job_id, run);
+      }
+    }
+    return into;
+  }
+
+  async function latestByIndex(): Promise<Map<string, RunRecord>> {
+    // Sorted and grouped on the leading keys of {job_id, scheduled_for} with `$first` only: the shape
+    // MongoDB answers from the index (a distinct scan) instead of reading the history.
+    const firsts = await runs
+      .aggregate<{ _id: unknown; at: Date }>([{ $sort: { job_id: 1, scheduled_for: -1 } }, { $group: { _id: "$job_id", at: { $first: "$scheduled_for" } } }])
+      .toArray();
+    const latest = new Map<string, RunRecord>();
+    // Then every attempt at each job's newest instant (they share it), through the same index.
+    for (let i = 0; i < firsts.length; i += CHUNK) {
+      const $or = firsts.slice(i, i + CHUNK).map((f) => ({ job_id: f._id, scheduled_for: f.at }));
+      pickLatest(await runs.find({ $or }).toArray(), latest);
+    }
+    return latest;
+  }
+
+  async function latestByScan(): Promise<Map<string, RunRecord>> {
+    // FerretDB v1 decodes every run in Go for any query, so one pass that keeps each job's newest
+    // document is the cheapest it gets (a projection saves nothing there; a second round of
+    // lookups by _id would cost a table scan each).
+    const latest = new Map<string, RunRecord>();
+    for await (const doc of runs.find({})) pickLatest([doc], latest);
+    return latest;
+  }
+
+  const methods: Omit<Store, "kind" | "location"> = {
+    async close() {
+      await client.close();
+    },
+    async serverTime() {
+      const hello = await db.command({ hello: 1 });
+      // MongoDB and FerretDB both send localTime; a server that does not leaves us this host's clock,
+      // which makes the measured skew 0 (the one place this backend reads the clock).
+      return hello.localTime instanceof Date ? hello.localTime : new Date();
+    },
+
+    async listJobs() {
+      return (await jobs.find({}).sort({ name: 1, _id: 1 }).toArray()).map(toJob);
+    },
+    async getJob(id) {
+      const doc = await findJob(id);
+      return doc ? toJob(doc) : null;
+    },
+    async findJobByName(name) {
+      const doc = await jobs.findOne({ name }, { sort: { _id: 1 } });
+      return doc ? toJob(doc) : null;
+    },
+    async createJob(doc) {
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      const _id = new ObjectId();
+      await jobs.insertOne({ ...rest, _id });
+      return _id.toHexString();
+    },
+    async replaceJob(id, doc) {
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      for (const _id of jobIdCandidates(id)) {
+        if ((await jobs.replaceOne({ _id }, rest)).matchedCount > 0) return;
+      }
+    },
+    async deleteJob(id) {
+      for (const _id of jobIdCandidates(id)) {
+        if ((await jobs.deleteOne({ _id })).deletedCount === 1) return true;
+      }
+      return false;
+    },
+    async getJobsRevision() {
+      const doc = await meta.findOne({ _id: "jobs" });
+      return typeof doc?.revision === "string" ? doc.revision : "";
+    },
+    async bumpJobsRevision(now) {
+      await put(meta, { _id: "jobs", revision: `${now.getTime()}-${crypto.randomUUID()}`, updated_at: now });
+    },
+
+    async insertRun(run: RunRecord) {
+      return claim(runs, run);
+    },
+    async getRun(id) {
+      return toRecord<RunRecord>(await runs.findOne({ _id: id }));
+    },
+    async getRuns(ids) {
+      return (await byIds(runs, ids)).map((d) => toRecord<RunRecord>(d)!);
+    },
+    async updateRun(id, patch) {
+      const $set: Document = {};
+      const $unset: Document = {};
+      for (const [key, value] of Object.entries(patch)) {
+        if (key === "_id") continue;
+        // A key patched to undefined is cleared, as the SQLite backend's object spread does.
+        if (value === undefined) $unset[key] = "";
+        else $set[key] = value;
+      }
+      const update: Document = {};
+      if (Object.keys($set).length) update.$set = $set;
+      if (Object.keys($unset).length) update.$unset = $unset;
+      if (Object.keys(update).length) await runs.updateOne({ _id: id }, update);
+    },
+    async listRuns(query: RunQuery) {
+      if (query.limit <= 0) return []; // a limit of 0 means "no limit" to MongoDB
+      const filter: Document = {};
+      if (query.job_id !== undefined) filter.job_id = query.job_id;
+      if (query.job_name !== undefined) filter.job_name = query.job_name;
+      if (query.status !== undefined) filter.status = query.status;
+      const docs = await runs.find(filter).sort({ scheduled_for: -1, _id: -1 }).limit(query.limit).toArray();
+      return docs.map((d) => toRecord<RunRecord>(d)!);
+    },
+    async latestRunsByJob() {
+      if (!groupFirstMissing) {
+        try {
+          return await latestByIndex();
+        } catch (err) {
+          if (!NOT_IMPLEMENTED.has(codeOf(err) ?? -1)) throw err;
+          groupFirstMissing = true;
+        }
+      }
+      return latestByScan();
+    },
+    async pruneRuns(before) {
+      return (await runs.deleteMany({ scheduled_for: { $lt: before } })).deletedCount;
+    },
+
+    async putLease(lease: LeaseRecord) {
+      await put(leases, lease);
+    },
+    async deleteLease(id) {
+      await leases.deleteOne({ _id: id });
+    },
+    async listLeases() {
+      return (await leases.find({}).toArray()).map((d) => toRecord<LeaseRecord>(d)!);
+    },
+
+    async putMachine(machine: MachineRecord) {
+      await put(machines, machine);
+    },
+    async getMachine(id) {
+      return toRecord<MachineRecord>(await machines.findOne({ _id: id }));
+    },
+    async listMachines() {
+      return (await machines.find({}).sort({ _id: 1 }).toArray()).map((d) => toRecord<MachineRecord>(d)!);
+    },
+    async insertSerial(serial: SerialRecord) {
+      return claim(serials, serial);
+    },
+    async listSerials() {
+      return (await serials.find({}).sort({ _id: 1 }).toArray()).map((d) => toRecord<SerialRecord>(d)!);
+    },
+    async touchSerial(serial, machineId, now) {
+      await serials.updateOne({ _id: serial, machine_id: machineId }, { $set: { last_seen: now } });
+    },
+    async deleteSerial(serial, machineId, lastSeen) {
+      // FerretDB v1 checks this filter in Go and then deletes by _id alone, so there the
+      // "still as read" part narrows the race rather than closing it; the count is still the database's.
+      const filter: Document = { _id: serial, machine_id: machineId };
+      if (lastSeen) filter.last_seen = lastSeen;
+      return (await serials.deleteOne(filter)).deletedCount === 1;
+    },
+
+    async insertCommand(command: CommandRecord) {
+      await commands.insertOne({ ...command });
+    },
+    async listCommands(since) {
+      const docs = await commands.find({ created_at: { $gte: since } }).sort({ created_at: 1, _id: 1 }).toArray();
+      return docs.map((d) => toRecord<CommandRecord>(d)!);
+    },
+    async insertAck(ack: CommandAck) {
+      return claim(acks, ack);
+    },
+    async listAcks(commandId) {
+      return (await acks.find({ command_id: commandId }).sort({ _id: 1 }).toArray()).map((d) => toRecord<CommandAck>(d)!);
+    },
+    async pruneCommands(before) {
+      const old = await commands.find({ created_at: { $lt: before } }, { projection: { _id: 1 } }).toArray();
+      if (old.length === 0) return 0;
+      const ids = old.map((c) => c._id);
+      let pruned = 0;
+      for (let i = 0; i < ids.length; i += CHUNK) {
+        const chunk = ids.slice(i, i + CHUNK);
+        // Commands before their acks: an ack left behind by a crash here is harmless, a command
+        // whose acks vanished would be applied again.
+        pruned += (await commands.deleteMany({ _id: { $in: chunk } })).deletedCount;
+        await acks.deleteMany({ command_id: { $in: chunk } });
+      }
+      return pruned;
+    },
+  };
+
+  // Every failure leaves as a StoreError that names the store and the operation; the driver's own
+  // error (and its stack) is kept as the cause, never shown.
+  for (const [name, method] of Object.entries(methods) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    (methods as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } catch (err) {
+        throw fail(name, err);
+      }
+    };
+  }
+
+  return { kind: "mongo", location, ...methods };
+}
+
+/** Both forms a job id may be stored in: seed jobs carry ObjectIds, hand-made ones may carry strings. */
+function jobIdCandidates(id: string): unknown[] {
+  return /^[0-9a-f]{24}$/i.test(id) ? [new ObjectId(id), id] : [id];
+}
+
+function idString(id: unknown): string {
+  return id instanceof ObjectId ? id.toHexString() : String(id);
+}
+
+function toJob(doc: Doc): JobDocument {
+  return { ...doc, _id: idString(doc._id) };
+}
+
+/** Records come back as written; a seed-era run may carry an ObjectId job_id, which the port exposes as hex. */
+function toRecord<T>(doc: Doc | null): T | null {
+  if (!doc) return null;
+  const out: Document = { ...doc };
+  if (out.job_id instanceof ObjectId) out.job_id = out.job_id.toHexString();
+  return out as T;
+}
+
+/** Whether `stored` holds every defined field of `ours` (a read-back after an ambiguous insert). */
+function sameValue(ours: unknown, stored: unknown): boolean {
+  if (ours instanceof Date) return stored instanceof Date && ours.getTime() === stored.getTime();
+  if (ours instanceof ObjectId) return stored instanceof ObjectId && ours.equals(stored);
+  if (Array.isArray(ours)) return Array.isArray(stored) && ours.length === stored.length && ours.every((v, i) => sameValue(v, stored[i]));
+  if (ours !== null && typeof ours === "object") {
+    if (stored === null || typeof stored !== "object") return false;
+    return Object.entries(ours).every(([k, v]) => v === undefined || sameValue(v, (stored as Record<string, unknown>)[k]));
+  }
+  return ours === stored;
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return DUPLICATE_KEY.has(codeOf(err) ?? -1);
+}
+
+function codeOf(err: unknown): number | undefined {
+  if (err instanceof MongoServerError && typeof err.code === "number") return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The URI's password, raw and decoded, so driver messages that echo it can be masked. */
+function passwordsIn(uri: string): string[] {
+  const raw = /^[a-z+]+:\/\/[^:/@]+:([^@]*)@/i.exec(uri)?.[1];
+  if (!raw) return [];
+  try {
+    return [raw, decodeURIComponent(raw)];
+  } catch {
+    return [raw];
+  }
+}
