@@ -48,6 +48,8 @@ const MAX_ATTEMPTS = 3;
 /** Catch-up never starts more than this many missed occurrences of one job at once. */
 const CATCHUP_CAP = 100;
 const PRUNE_EVERY_MS = 3_600_000;
+/** How late past its last standby's turn an occurrence may still be claimed as an on-time fire. */
+const LATE_TOLERANCE_MS = 2000;
 
 interface Occurrence {
   job: Job;
@@ -195,15 +197,18 @@ export class Agent {
     const delay = instant + ranking.rank * this.settings.failoverStepMs - this.clock.now();
     if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
     if (this.stopping) return;
+    if (this.clock.now() - instant > this.staggerWindowMs() + LATE_TOLERANCE_MS) {
+      // The store answered too late for an on-time fire (a slow or returning store): these
+      // occurrences follow the job's catch-up policy instead of all firing at once now.
+      this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
+      return;
+    }
     try {
-      // A healthy fleet costs one insert per occurrence: only a standby first checks what is claimed.
-      const claimed =
-        ranking.rank > 0 ? new Set((await this.store.getRuns(jobs.map((j) => occurrenceId(j.id, instant)))).map((r) => r._id)) : new Set<string>();
+      // A standby does not read first: its insert fails on the unique _id when the occurrence is
+      // claimed, which costs what a read would, and on FerretDB v1 (where even an _id lookup scans
+      // the whole run history) far less.
       const busy = jobs.some((j) => j.overlap === "skip") ? await this.busyJobs(instant) : new Set<string>();
-      for (const job of jobs) {
-        if (claimed.has(occurrenceId(job.id, instant))) continue;
-        this.track(this.claimAndRun(job, instant, "schedule", busy));
-      }
+      for (const job of jobs) this.track(this.claimAndRun(job, instant, "schedule", busy));
     } catch (error) {
       this.health.failed(this.clock.now(), error);
       this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
@@ -316,7 +321,7 @@ export class Agent {
     }
   }
 
-  /** Occurrences this agent could not claim while the store was unreachable. */
+  /** Occurrences this agent could not claim (in time) while the store was unreachable or slow. */
   private async outageCatchup(): Promise<void> {
     const missed = this.missedDuringOutage;
     this.missedDuringOutage = [];
@@ -324,7 +329,7 @@ export class Agent {
     for (const { job, instant } of missed) byJob.set(job.id, [...(byJob.get(job.id) ?? []), instant]);
     for (const [id, instants] of byJob) {
       const job = this.jobSet.jobs.get(id);
-      if (job) await this.catchUp(job, [...new Set(instants)].sort((a, b) => a - b).slice(-CATCHUP_CAP), "the store was unreachable");
+      if (job) await this.catchUp(job, [...new Set(instants)].sort((a, b) => a - b).slice(-CATCHUP_CAP), "the store was unreachable or answered too late to claim it on time");
     }
   }
 
@@ -352,8 +357,8 @@ export class Agent {
     this.heartbeatInFlight = true;
     try {
       await this.heartbeat();
-      const outageStart = this.health.succeeded(this.clock.now());
-      if (outageStart !== null) await this.outageCatchup();
+      this.health.succeeded(this.clock.now());
+      if (this.missedDuringOutage.length > 0) await this.outageCatchup();
       this.nextHeartbeatAt = this.clock.now() + this.settings.heartbeatMs;
     } catch (error) {
       this.health.failed(this.clock.now(), error);

@@ -14,10 +14,6 @@ export class StoreHealth {
     return this.downSince !== null;
   }
 
-  get outageStartedAt(): number | null {
-    return this.downSince;
-  }
-
   /** Backoff before the next heartbeat while the store is down: 1 s, 2 s, 4 s … capped. */
   retryDelayMs(capMs: number): number {
     return Math.min(capMs, 1000 * 2 ** Math.min(this.failures - 1, 10));

@@ -14,6 +14,17 @@ export async function isFenced(store: Pick<Store, "getRun">, run: Pick<RunRecord
   return (await store.getRun(attemptId(run.run_id, run.attempt + 1))) !== null;
 }
 
+/**
+ * The same question asked of the small `leases` collection, for the renewal loop: a later
+ * attempt's lease, or our own lease gone (a takeover deletes it) confirmed against `job_runs`.
+ * On FerretDB v1 even a lookup by `_id` reads the whole table, so the hot path avoids `job_runs`.
+ */
+async function isFencedByLeases(store: Pick<Store, "getRun" | "listLeases">, run: RunRecord): Promise<boolean> {
+  const leases = (await store.listLeases()).filter((l) => l.run_id === run.run_id);
+  if (leases.some((l) => l.attempt > run.attempt)) return true;
+  return leases.some((l) => l._id === run._id) ? false : isFenced(store, run);
+}
+
 export function leaseOf(run: RunRecord, machineId: string, until: number): LeaseRecord {
   return { _id: run._id, run_id: run.run_id, job_id: run.job_id, attempt: run.attempt, machine_id: machineId, claimed_at: run.claimed_at, lease_until: new Date(until) };
 }
@@ -30,7 +41,7 @@ export interface LeaseRenewal {
  * lease runs out, rather than racing the attempt that will take over.
  */
 export function startLeaseRenewal(opts: {
-  store: Pick<Store, "getRun" | "updateRun" | "putLease">;
+  store: Pick<Store, "getRun" | "listLeases" | "putLease">;
   clock: Clock;
   run: RunRecord;
   machineId: string;
@@ -58,9 +69,10 @@ export function startLeaseRenewal(opts: {
       if (stopped.signal.aborted) return;
       const now = clock.now();
       try {
-        if (await isFenced(store, run)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
+        if (await isFencedByLeases(store, run)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
         const until = now + leaseMs;
-        await store.updateRun(run._id, { lease_until: new Date(until) });
+        // Only the lease document is renewed: the run record keeps its claim-time lease_until
+        // until it finishes, so a renewal never rewrites the (large) run history.
         await store.putLease(leaseOf(run, machineId, until));
         renewedUntil = until;
       } catch (error) {
