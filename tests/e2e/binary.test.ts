@@ -4,13 +4,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { eventually } from "../support/cli.ts";
+import { startMongo, type TestMongo } from "../support/ferretdb.ts";
 import { startSink, type Sink } from "../support/sink.ts";
 
 /**
  * The compiled binary, as a user gets it: copied alone into an empty folder (no source, no
  * node_modules beside it), it writes a config, applies a job, runs the agent that delivers to a
- * local sink, and stops cleanly on SIGTERM. Builds the host's binary with build.ts once, unless
- * FLEETCRON_BIN names one already built (CI builds it in its own step and passes it here).
+ * local sink, and stops cleanly on SIGTERM, on the embedded store and on MongoDB (FerretDB or
+ * MONGODB_URI; required in CI). Builds the host's binary with build.ts once, unless FLEETCRON_BIN
+ * names one already built.
  */
 const ROOT = resolve(import.meta.dir, "../..");
 const HOST_TARGET = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
@@ -21,13 +23,15 @@ let folder: string;
 let binary: string;
 let sink: Sink;
 let env: Record<string, string>;
+let mongo: TestMongo | null = null;
+let mongoSkipReason = "";
 
 function spawn(args: string[], options: { timeoutMs?: number } = {}) {
   const result = Bun.spawnSync([binary, ...args], { cwd: folder, env, stdout: "pipe", stderr: "pipe", stdin: "ignore", timeout: options.timeoutMs ?? 15_000 });
   return { exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   if (!SUPPORTED) return;
   work = mkdtempSync(join(tmpdir(), "fleetcron-binary-"));
   let built = process.env.FLEETCRON_BIN;
@@ -45,13 +49,62 @@ beforeAll(() => {
   // Nothing of the checkout leaks in: no FLEETCRON_* from the caller, HOME and FLEETCRON_HOME in the temp folder.
   env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(work, "user"), FLEETCRON_HOME: join(work, "home"), NO_COLOR: "1", TZ: "UTC" };
   sink = startSink();
-}, 120_000);
+  try {
+    mongo = await startMongo();
+  } catch (err) {
+    mongoSkipReason = err instanceof Error ? err.message : String(err);
+    if (process.env.CI) throw new Error(`the binary's MongoDB run must happen in CI, but no server is available: ${mongoSkipReason}`);
+  }
+}, 180_000);
 
 afterAll(async () => {
   if (!SUPPORTED) return;
   await sink.stop();
+  await mongo?.stop();
   rmSync(work, { recursive: true, force: true });
 });
+
+/** config init (then `edit` the written config), jobs apply, run until 3 deliveries, SIGTERM → 0, runs readable by the CLI. */
+async function endToEnd(job: string, edit: (config: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
+  const configPath = join(folder, "fleetcron.config.json");
+  const init = spawn(["config", "init", "--force"]);
+  expect(init.stderr).toBe("");
+  expect(init.exitCode).toBe(0);
+  writeFileSync(configPath, JSON.stringify(edit(JSON.parse(readFileSync(configPath, "utf8"))), null, 2), { mode: 0o600 });
+  expect(readdirSync(folder).sort()).toEqual(["fleetcron", "fleetcron.config.json"]);
+
+  const path = `/${job.replaceAll(" ", "-")}`;
+  const jobsFile = join(work, "jobs.json");
+  writeFileSync(jobsFile, JSON.stringify([{ name: job, every: "1s", url: `${sink.url}${path}?from=binary` }]));
+  const applied = spawn(["jobs", "apply", jobsFile, "--json"]);
+  expect(applied.stderr).toBe("");
+  expect(applied.exitCode).toBe(0);
+  expect(JSON.parse(applied.stdout).changes).toEqual([{ name: job, change: "created" }]);
+
+  const logPath = join(work, `${path.slice(1)}.log`);
+  const fd = openSync(logPath, "a");
+  const agent = Bun.spawn([binary, "run"], { cwd: folder, env, stdout: fd, stderr: fd, stdin: "ignore" });
+  closeSync(fd);
+  const mine = () => sink.deliveries.filter((d) => d.path === path);
+  try {
+    await eventually(() => mine().length >= 3 || agent.exitCode !== null, 25_000, `3 deliveries of "${job}" from the binary's agent`);
+    expect({ exited: agent.exitCode, log: agent.exitCode === null ? "" : readFileSync(logPath, "utf8") }).toEqual({ exited: null, log: "" });
+    expect(mine().every((d) => d.runId.length > 0 && d.query.from === "binary")).toBe(true);
+    expect(mine()[0]!.headers["user-agent"]).toBe(`FleetCron/${pkg.version}`);
+    // Exactly once per occurrence, even from one agent.
+    expect(new Set(mine().map((d) => d.runId)).size).toBe(mine().length);
+  } finally {
+    if (agent.exitCode === null) agent.kill("SIGTERM");
+  }
+  const exitCode = await Promise.race([agent.exited, Bun.sleep(20_000).then(() => "timeout")]);
+  expect({ exitCode, log: exitCode === 0 ? "" : readFileSync(logPath, "utf8") }).toEqual({ exitCode: 0, log: "" });
+
+  // The store the agent wrote is the one the CLI reads.
+  const runs = spawn(["runs", "--job", job, "--json"]);
+  expect(runs.exitCode).toBe(0);
+  const statuses = (JSON.parse(runs.stdout).runs as { status: string }[]).map((r) => r.status);
+  expect(statuses.filter((st) => st === "success").length).toBeGreaterThanOrEqual(3);
+}
 
 describe.skipIf(!SUPPORTED)(`compiled binary (${HOST_TARGET})`, () => {
   test("--version names the version and the build target, not a source run", () => {
@@ -62,42 +115,16 @@ describe.skipIf(!SUPPORTED)(`compiled binary (${HOST_TARGET})`, () => {
     expect(result.stdout).not.toContain("(source)");
   });
 
-  test("from an empty folder: config init, jobs apply, run delivers to the sink, SIGTERM exits 0", async () => {
+  test("from an empty folder: config init, jobs apply, run delivers to the sink, SIGTERM exits 0 (embedded store)", async () => {
     expect(readdirSync(folder)).toEqual(["fleetcron"]);
-    const init = spawn(["config", "init"]);
-    expect(init.stderr).toBe("");
-    expect(init.exitCode).toBe(0);
-    expect(readdirSync(folder).sort()).toEqual(["fleetcron", "fleetcron.config.json"]);
+    await endToEnd("Tick", (config) => config);
+  }, 60_000);
 
-    writeFileSync(join(folder, "jobs.json"), JSON.stringify([{ name: "Tick", every: "1s", url: `${sink.url}/tick?from=binary` }]));
-    const applied = spawn(["jobs", "apply", "jobs.json", "--json"]);
-    expect(applied.exitCode).toBe(0);
-    expect(JSON.parse(applied.stdout).changes).toEqual([{ name: "Tick", change: "created" }]);
-
-    const logPath = join(work, "agent.log");
-    const fd = openSync(logPath, "a");
-    const agent = Bun.spawn([binary, "run"], { cwd: folder, env, stdout: fd, stderr: fd, stdin: "ignore" });
-    closeSync(fd);
-    try {
-      await eventually(() => sink.deliveries.filter((d) => d.path === "/tick").length >= 3 || agent.exitCode !== null, 25_000, "3 deliveries from the binary's agent");
-      expect(agent.exitCode).toBeNull();
-      const ticks = sink.deliveries.filter((d) => d.path === "/tick");
-      expect(ticks.length).toBeGreaterThanOrEqual(3);
-      expect(ticks.every((d) => d.runId.length > 0 && d.query.from === "binary")).toBe(true);
-      expect(ticks[0]!.headers["user-agent"]).toBe(`FleetCron/${pkg.version}`);
-      // Exactly once per occurrence, even from one agent.
-      expect([...sink.countsByRunId().values()].every((n) => n === 1)).toBe(true);
-    } finally {
-      if (agent.exitCode === null) agent.kill("SIGTERM");
-    }
-    const exitCode = await Promise.race([agent.exited, Bun.sleep(20_000).then(() => "timeout")]);
-    expect({ exitCode, log: exitCode === 0 ? "" : readFileSync(logPath, "utf8") }).toEqual({ exitCode: 0, log: "" });
-
-    // The embedded store the agent wrote is the one the CLI reads.
-    const runs = spawn(["runs", "--job", "Tick", "--json"]);
-    expect(runs.exitCode).toBe(0);
-    const statuses = (JSON.parse(runs.stdout).runs as { status: string }[]).map((r) => r.status);
-    expect(statuses.filter((s) => s === "success").length).toBeGreaterThanOrEqual(3);
+  test("the same on MongoDB (FerretDB or MONGODB_URI): the driver is inside the binary", async () => {
+    if (!mongo) return console.warn(`SKIPPED the binary on MongoDB: ${mongoSkipReason}`);
+    const dbName = mongo.dbName("binary");
+    await endToEnd("Mongo tick", (config) => ({ ...config, mongodb_uri: mongo!.uri, db_name: dbName }));
+    expect(spawn(["config", "check", "--json"]).stdout).toContain('"kind": "mongo"');
   }, 60_000);
 
   test("service install --dry-run points the unit at this binary, not at bun", () => {
