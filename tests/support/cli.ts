@@ -51,10 +51,11 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number>;
 }
 
-export function startAgent(home: TestHome, label = "agent", extraEnv: Record<string, string> = {}): AgentProcess {
+/** `prefix` wraps the command (e.g. `faketime -f +2s` for an agent whose clock is off). */
+export function startAgent(home: TestHome, label = "agent", extraEnv: Record<string, string> = {}, prefix: string[] = []): AgentProcess {
   const logPath = join(home.dir, `${label}-${Date.now()}.log`);
   const fd = openSync(logPath, "a");
-  const proc = Bun.spawn([...cliCommand(), "run"], { env: { ...home.env, ...extraEnv }, stdout: fd, stderr: fd, stdin: "ignore" });
+  const proc = Bun.spawn([...prefix, ...cliCommand(), "run"], { env: { ...home.env, ...extraEnv }, stdout: fd, stderr: fd, stdin: "ignore" });
   closeSync(fd);
   const log = () => readFileSync(logPath, "utf8");
   return {
