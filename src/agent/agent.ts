@@ -7,10 +7,10 @@ import { createRedactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";
 import type { CommandRecord, LeaseRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
+import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver } from "../observe/observer.ts";
 import { executeAttempt, type ExecuteContext } from "./execute.ts";
 import { loadJobSet, type JobSet } from "./job-set.ts";
 import { Slots } from "./slots.ts";
-import { StoreHealth } from "./store-health.ts";
 
 /** Settings the agent runs with; `reload-config` may replace the reloadable ones. */
 export interface AgentSettings {
@@ -41,6 +41,30 @@ export interface AgentDeps {
   /** Applied on start and on `reload` (jobs-as-code). */
   applyJobsFile?: () => Promise<void>;
   fetch?: typeof fetch;
+  /** Told about runs, takeovers and store failures (metrics); see src/observe. */
+  observer?: AgentObserver;
+}
+
+/** What `/healthz`, `/metrics` and the status page read from a running agent; a copy, never live state. */
+export interface AgentSnapshot {
+  machineId: string;
+  hostname: string;
+  version: string;
+  serial: number | null;
+  /** 0 = primary (fires on time); k = fires k failover steps late. */
+  rank: number;
+  liveAgents: number;
+  phase: "starting" | "running" | "stopping";
+  store: { kind: Store["kind"]; location: string; reachable: boolean; downSince: number | null; lastError: string | null };
+  startedAt: number;
+  lastHeartbeatAt: number | null;
+  runningAttempts: number;
+  jobs: number;
+  invalidJobs: number;
+  heartbeatMs: number;
+  deadAfterMs: number;
+  defaultTz: string;
+  secretKeys: string[];
 }
 
 /** A takeover attempt is not started beyond this: a job that kills every agent stops somewhere. */
@@ -67,7 +91,9 @@ export class Agent {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly serials: SerialKeeper;
-  private readonly health: StoreHealth;
+  private readonly health: ObservedStoreHealth;
+  private readonly observer: AgentObserver;
+  private lastHeartbeatAt: number | null = null;
   private slots: Slots;
   private jobSet: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   private readonly nextAt = new Map<string, number>();
@@ -97,7 +123,8 @@ export class Agent {
     this.clock = deps.clock;
     this.log = deps.log;
     this.startedAt = deps.clock.now();
-    this.health = new StoreHealth(deps.log);
+    this.observer = deps.observer ?? NOOP_OBSERVER;
+    this.health = new ObservedStoreHealth(deps.log, this.observer);
     this.slots = new Slots(deps.settings.maxConcurrentRuns);
     this.serials = new SerialKeeper(deps.store, this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
@@ -105,6 +132,29 @@ export class Agent {
 
   get serial(): number | null {
     return this.serials.serial;
+  }
+
+  snapshot(): AgentSnapshot {
+    const s = this.settings;
+    return {
+      machineId: s.machineId,
+      hostname: s.hostname,
+      version: s.version,
+      serial: this.serial,
+      rank: this.ranking.rank,
+      liveAgents: this.ranking.live,
+      phase: this.stopping ? "stopping" : this.scheduling ? "running" : "starting",
+      store: { kind: this.store.kind, location: this.store.location, reachable: !this.health.isDown, downSince: this.health.outageSince, lastError: this.health.lastError },
+      startedAt: this.startedAt,
+      lastHeartbeatAt: this.lastHeartbeatAt,
+      runningAttempts: this.running.size,
+      jobs: this.jobSet.jobs.size,
+      invalidJobs: this.jobSet.invalid.length,
+      heartbeatMs: s.heartbeatMs,
+      deadAfterMs: s.deadAfterMs,
+      defaultTz: s.defaultTz,
+      secretKeys: Object.keys(s.secrets),
+    };
   }
 
   /** Runs until `stop()` (signal, drain command); resolves once work is finished and the serial released. */
@@ -208,7 +258,7 @@ export class Agent {
       // claimed, which costs what a read would, and on FerretDB v1 (where even an _id lookup scans
       // the whole run history) far less.
       const busy = jobs.some((j) => j.overlap === "skip") ? await this.busyJobs(instant) : new Set<string>();
-      for (const job of jobs) this.track(this.claimAndRun(job, instant, "schedule", busy));
+      for (const job of jobs) this.track(this.claimAndRun(job, instant, "schedule", busy, ranking.rank));
     } catch (error) {
       this.health.failed(this.clock.now(), error);
       this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
@@ -229,7 +279,7 @@ export class Agent {
     return busy;
   }
 
-  private async claimAndRun(job: Job, instant: number, trigger: RunTrigger, busy: Set<string>): Promise<void> {
+  private async claimAndRun(job: Job, instant: number, trigger: RunTrigger, busy: Set<string>, rank = 0): Promise<void> {
     const runId = occurrenceId(job.id, instant);
     if (job.overlap === "skip" && busy.has(job.id)) {
       await this.recordWithoutRunning(job, instant, "skipped", `overlap: the previous run of "${job.name}" was still running (overlap: skip)`, trigger);
@@ -248,7 +298,7 @@ export class Agent {
         if (trigger === "schedule") this.missedDuringOutage.push({ job, instant });
         return;
       }
-      if (won) await this.execute(job, run);
+      if (won) await this.execute(job, run, rank);
     } finally {
       this.slots.release();
     }
@@ -274,14 +324,19 @@ export class Agent {
   /** A skipped or missed occurrence is recorded by the same unique insert, so exactly one reason is kept. */
   private async recordWithoutRunning(job: Job, instant: number, status: "skipped" | "missed", reason: string, trigger: RunTrigger): Promise<void> {
     const run = { ...this.newRun(job, occurrenceId(job.id, instant), 1, instant, trigger, status, this.clock.now()), reason };
-    if (await this.store.insertRun(run)) this.log.info(`${job.name} @ ${run.scheduled_for.toISOString()}: ${status} — ${reason}`);
+    if (await this.store.insertRun(run)) {
+      this.log.info(`${job.name} @ ${run.scheduled_for.toISOString()}: ${status} — ${reason}`);
+      safely(() => this.observer.runRecorded(run));
+    }
   }
 
-  private async execute(job: Job, run: RunRecord): Promise<void> {
+  private async execute(job: Job, run: RunRecord, rank = 0): Promise<void> {
+    safely(() => this.observer.runStarted(run, rank));
     const work = executeAttempt(this.executeContext(), job, run);
     this.running.set(run._id, work);
     try {
-      await work;
+      const outcome = await work;
+      safely(() => this.observer.runFinished(outcome));
     } finally {
       this.running.delete(run._id);
     }
@@ -389,6 +444,7 @@ export class Agent {
       clock_offset_ms: clockOffset,
       invalid_jobs: this.jobSet.invalid.length,
     });
+    this.lastHeartbeatAt = now;
     if (this.nextHeartbeatAt === 0) this.nextHeartbeatAt = now + this.settings.heartbeatMs;
     if (this.jobsRevision !== null && (await this.store.getJobsRevision()) !== this.jobsRevision) await this.reloadJobs();
     await this.applyCommands();
@@ -490,6 +546,8 @@ export class Agent {
       reason: `lease expired at ${lease.lease_until.toISOString()} (${lease.machine_id} stopped renewing); attempt ${next} claimed by ${this.settings.machineId}`,
     });
     await this.store.deleteLease(run._id);
+    safely(() => this.observer.takeover(run, successor));
+    if (status !== "running") safely(() => this.observer.runRecorded(successor));
     this.log.warn(`took over ${run.run_id}: attempt ${run.attempt} on ${lease.machine_id} lost its lease; attempt ${next} ${status === "running" ? "runs here" : `skipped (${reason})`}`);
     if (job && status === "running") this.track(this.runTakenOver(job, successor));
   }

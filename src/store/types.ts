@@ -15,7 +15,8 @@
  */
 
 export type RunStatus = "running" | "success" | "error" | "skipped" | "lost" | "missed";
-export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover";
+/** `alert`: a dead-man alert record (`<run_id>!alert`, attempt 0), not an attempt. */
+export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover" | "alert";
 
 /** Raw job document as stored: seed fields plus FleetCron additions; validated by `jobs/schema.ts`. */
 export interface JobDocument {

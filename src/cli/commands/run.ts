@@ -4,6 +4,8 @@ import { acquireAgentLock } from "../../agent/lock.ts";
 import { applyJobs } from "../../control/jobs.ts";
 import { checkJobsFile } from "../../control/jobs-file.ts";
 import { systemClock } from "../../core/clock.ts";
+import { FleetMetrics } from "../../observe/metrics.ts";
+import { startObserveServer, type ObserveServer } from "../../observe/server.ts";
 import { openStore } from "../../store/index.ts";
 import type { Store } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
@@ -29,8 +31,10 @@ export default defineCommand({
           rt.log.error(`jobs_file ${file} not applied: ${(error as Error).message}`);
         }
       };
+      const metrics = new FleetMetrics();
       const agent = new Agent({
         store,
+        observer: metrics,
         clock: systemClock,
         log: rt.log,
         settings: agentSettings(rt.config),
@@ -50,7 +54,17 @@ export default defineCommand({
       };
       process.on("SIGTERM", () => onSignal("SIGTERM"));
       process.on("SIGINT", () => onSignal("SIGINT"));
-      await agent.run();
+      // /healthz, /metrics and the status page (issue 7), when `http_port` is set.
+      let http: ObserveServer | null = null;
+      if (rt.config.http_port !== null) {
+        http = startObserveServer({ snapshot: () => agent.snapshot(), metrics, store, clock: systemClock, log: rt.log }, rt.config.http_host, rt.config.http_port);
+        rt.log.info(`http: status page ${http.url}, metrics ${http.url}metrics, health ${http.url}healthz`);
+      }
+      try {
+        await agent.run();
+      } finally {
+        await http?.stop();
+      }
       await closeQuietly(store);
     } finally {
       lock.release();
