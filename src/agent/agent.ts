@@ -7,6 +7,7 @@ import { createRedactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";
 import type { CommandRecord, LeaseRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
+import { DeadManSwitch } from "../observe/deadman.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver } from "../observe/observer.ts";
 import { executeAttempt, type ExecuteContext } from "./execute.ts";
 import { loadJobSet, type JobSet } from "./job-set.ts";
@@ -93,6 +94,7 @@ export class Agent {
   private readonly serials: SerialKeeper;
   private readonly health: ObservedStoreHealth;
   private readonly observer: AgentObserver;
+  private readonly deadman: DeadManSwitch;
   private lastHeartbeatAt: number | null = null;
   private slots: Slots;
   private jobSet: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
@@ -125,6 +127,7 @@ export class Agent {
     this.startedAt = deps.clock.now();
     this.observer = deps.observer ?? NOOP_OBSERVER;
     this.health = new ObservedStoreHealth(deps.log, this.observer);
+    this.deadman = new DeadManSwitch(this.observer);
     this.slots = new Slots(deps.settings.maxConcurrentRuns);
     this.serials = new SerialKeeper(deps.store, this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
@@ -358,6 +361,10 @@ export class Agent {
     };
   }
 
+  private deadManContext() {
+    return { ...this.executeContext(), maxAttempts: MAX_ATTEMPTS, lookbackMs: (this.settings.historyDays * 86_400_000) / 2 };
+  }
+
   // ── catch-up (DESIGN §5 misfires) ───────────────────────────────────────────────────────────
 
   /** The fleet's last sign of life before this start (this machine's earlier runs included); null on a new store. */
@@ -449,6 +456,7 @@ export class Agent {
     if (this.jobsRevision !== null && (await this.store.getJobsRevision()) !== this.jobsRevision) await this.reloadJobs();
     await this.applyCommands();
     await this.takeOverExpired(now);
+    if (!this.stopping) await this.deadman.check(this.jobSet.jobs.values(), this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
     if (this.ranking.rank === 0 && now - this.lastPruneAt >= PRUNE_EVERY_MS) await this.prune(now);
   }
 
