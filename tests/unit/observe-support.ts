@@ -40,6 +40,8 @@ export interface ObserveHarness {
   requests: SentRequest[];
   /** URLs containing a key answer with that status; containing a `hang` entry, never (until aborted). */
   status: Map<string, number>;
+  /** URLs containing a key answer with that body. */
+  bodies: Map<string, string>;
   hang: Set<string>;
   start(machineId: string, overrides?: Partial<AgentSettings>): ObservedAgent;
   addJob(name: string, fields: Record<string, unknown>): Promise<string>;
@@ -49,8 +51,11 @@ export interface ObserveHarness {
 export function observeHarness(startMs: number): ObserveHarness {
   const clock = new FakeClock(startMs);
   const store = openSqliteStore(":memory:");
+  // SQLite's clock is this host's: on the fake clock the store's time is the fake time (no skew).
+  store.serverTime = async () => new Date(clock.now());
   const requests: SentRequest[] = [];
   const status = new Map<string, number>();
+  const bodies = new Map<string, string>();
   const hang = new Set<string>();
   const agents: ObservedAgent[] = [];
   return {
@@ -58,6 +63,7 @@ export function observeHarness(startMs: number): ObserveHarness {
     store,
     requests,
     status,
+    bodies,
     hang,
     start(machineId, overrides = {}) {
       const link = cuttable(store);
@@ -69,7 +75,8 @@ export function observeHarness(startMs: number): ObserveHarness {
           await new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true }));
         }
         const code = [...status].find(([k]) => url.includes(k))?.[1] ?? 200;
-        return new Response(JSON.stringify({ ok: code < 400 }), { status: code, headers: { "content-type": "application/json" } });
+        const body = [...bodies].find(([k]) => url.includes(k))?.[1] ?? JSON.stringify({ ok: code < 400 });
+        return new Response(body, { status: code, headers: { "content-type": "application/json" } });
       }) as typeof fetch;
       const metrics = new FleetMetrics();
       const settings = { ...BASE_SETTINGS, machineId, ...overrides };
