@@ -3,7 +3,7 @@
  * asks the service manager how the agent is doing. Commands go through a `Runner` so tests can
  * stand in for systemctl, launchctl and schtasks.
  */
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { EXIT_FAILED, FleetCronError } from "../core/errors.ts";
 import { encodeUtf16 } from "./windows.ts";
@@ -213,7 +213,9 @@ export interface ServiceStatus {
 export function serviceStatus(gen: ServiceGenerator, input: ServiceInput, run: Runner): ServiceStatus {
   const probe = gen.status(input);
   const installed = isInstalled(gen, input, run);
-  const base = { platform: gen.platform, manager: gen.manager, scope: input.scope, definition: probe.file ?? null, installed, logs: gen.logs(input) };
+  // An installed definition knows where it logs, whatever FLEETCRON_HOME this shell has.
+  const installedLogs = installed && probe.file && gen.logsFromDefinition ? gen.logsFromDefinition(readFileSync(probe.file, "utf8")) : null;
+  const base = { platform: gen.platform, manager: gen.manager, scope: input.scope, definition: probe.file ?? null, installed, logs: installedLogs ?? gen.logs(input) };
   if (!installed) return { ...base, running: false, state: "not installed" };
   const result = run(probe.runningCommand.argv);
   if (result.missing) return { ...base, running: null, state: `${probe.runningCommand.argv[0]} not found: cannot tell whether it runs` };

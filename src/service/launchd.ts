@@ -1,7 +1,7 @@
 /** macOS: a launchd property list, a LaunchAgent of the user (default) or a LaunchDaemon (--system). */
 import { posix } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { agentArgv, checkInput, LAUNCHD_LABEL, RESTART_DELAY_SEC, stopTimeoutSec, xmlEscape, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
+import { agentArgv, checkInput, LAUNCHD_LABEL, RESTART_DELAY_SEC, shellQuote, stopTimeoutSec, xmlEscape, xmlUnescape, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
 
 export const SYSTEM_DAEMON_DIR = "/Library/LaunchDaemons";
 
@@ -22,6 +22,8 @@ function check(input: ServiceInput): void {
   checkInput(input, "darwin");
   if (input.user !== undefined && input.scope === "user") throw new UsageError("--run-as needs --system (a LaunchDaemon); a LaunchAgent always runs as you");
 }
+
+const followLog = (path: string) => `${path} (tail -f ${shellQuote(path)})`;
 
 const string = (value: string) => `<string>${xmlEscape(value)}</string>`;
 
@@ -99,7 +101,11 @@ export const launchd: ServiceGenerator = {
     };
   },
   logs(input) {
-    return `${logPath(input)} (tail -f ${logPath(input).includes(" ") ? `'${logPath(input)}'` : logPath(input)})`;
+    return followLog(logPath(input));
+  },
+  logsFromDefinition(content) {
+    const path = /<key>StandardErrorPath<\/key>\s*<string>([^<]*)<\/string>/.exec(content)?.[1];
+    return path ? followLog(xmlUnescape(path)) : null;
   },
   notes(input) {
     return input.scope === "user"

@@ -92,6 +92,8 @@ export interface ServiceGenerator {
   status(input: ServiceInput): StatusProbe;
   /** Where the agent's log goes, and how to follow it. */
   logs(input: ServiceInput): string;
+  /** The same, read from an installed definition (which may name another home than this shell's). */
+  logsFromDefinition?(content: string): string | null;
   /** What an operator should know about this definition (account, limits). */
   notes(input: ServiceInput): string[];
 }
@@ -129,6 +131,10 @@ export function checkInput(input: ServiceInput, platform: ServicePlatform): void
 /** `a/b` joined in the style of `base` (a Windows base keeps backslashes, even when previewed elsewhere). */
 export function joinLike(base: string, ...parts: string[]): string {
   return /^[A-Za-z]:[\\/]|^\\\\/.test(base) ? win32.join(base, ...parts) : posix.join(base, ...parts);
+}
+
+export function xmlUnescape(text: string): string {
+  return text.replaceAll("&lt;", "<").replaceAll("&gt;", ">").replaceAll("&quot;", '"').replaceAll("&apos;", "'").replaceAll("&amp;", "&");
 }
 
 export function xmlEscape(text: string): string {

@@ -145,6 +145,15 @@ describe("executor (with a stand-in for systemctl)", () => {
     expect(serviceStatus(gen, input, runner)).toMatchObject({ installed: false, running: false });
   });
 
+  test("launchd status reads the log path from the installed plist, not from this shell's FLEETCRON_HOME", () => {
+    const input = { ...userInput("launchd"), home: join(t.dir, "launchd", "home & logs") };
+    const gen = GENERATORS.darwin;
+    const { runner } = recorder();
+    executeSteps(gen, gen.install(input, { replacing: false, homeExists: false }), runner);
+    const elsewhere = { ...input, home: join(t.dir, "another home") };
+    expect(serviceStatus(gen, elsewhere, runner).logs).toStartWith(join(input.home, "logs", "fleetcron.log"));
+  });
+
   test("a failing command stops the install, removes the unit it wrote, and says what to do", () => {
     const input = userInput("fail");
     const gen = GENERATORS.linux;
