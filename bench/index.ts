@@ -1,0 +1,123 @@
+/**
+ * FleetCron benchmarks (issue 5): `bun run bench` (full) or `bun run bench --quick` (< 3 min).
+ *
+ * Everything runs on 127.0.0.1: a local HTTP sink timestamps arrivals, FerretDB v1.24.2 is started
+ * for the run, FleetCron agents are real processes (each with its own FLEETCRON_HOME), and the
+ * peers (Agenda on the same FerretDB, croner as the timer floor) run in the same run, side by side
+ * where the measure allows. Prints tables and writes bench/results/<timestamp>.json.
+ *
+ * Flags: --quick · --only binary,idle,lateness,failover,burst · --bin PATH (a compiled fleetcron
+ * instead of `bun src/main.ts`) · --burst-sizes 1000,5000 · --lateness-sec N · --idle-sec N ·
+ * --kills N · --profile (CPU-profile the agent of the largest FerretDB burst; bun --cpu-prof).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { FULL_PLAN, QUICK_PLAN, type Context, type Plan } from "./lib/context.ts";
+import { startFerret } from "./lib/ferret.ts";
+import { launch } from "./lib/fleetcron.ts";
+import { startSink } from "./lib/sink.ts";
+import { loadavg, log, machineInfo } from "./lib/util.ts";
+import { binary } from "./scenarios/binary.ts";
+import { burst } from "./scenarios/burst.ts";
+import { failover } from "./scenarios/failover.ts";
+import { idle } from "./scenarios/idle.ts";
+import { lateness } from "./scenarios/lateness.ts";
+import { report } from "./report.ts";
+
+const ALL = ["binary", "idle", "lateness", "failover", "burst"] as const;
+type Scenario = (typeof ALL)[number];
+
+function parseArgs(argv: string[]) {
+  const flag = (name: string) => argv.includes(`--${name}`);
+  const value = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    if (i >= 0) return argv[i + 1];
+    return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  };
+  const plan: Plan = { ...(flag("quick") ? QUICK_PLAN : FULL_PLAN) };
+  const num = (name: string) => (value(name) !== undefined ? Number(value(name)) : undefined);
+  if (value("burst-sizes")) plan.burstSizes = value("burst-sizes")!.split(",").map(Number);
+  if (num("lateness-sec")) plan.latenessSec = num("lateness-sec")!;
+  if (num("idle-sec")) plan.idleSec = num("idle-sec")!;
+  if (num("kills")) plan.kills = num("kills")!;
+  if (num("burst-cap-sec")) plan.burstCapSec = num("burst-cap-sec")!;
+  if (flag("profile")) plan.profileBurst = true;
+  const only = value("only")?.split(",") as Scenario[] | undefined;
+  for (const s of only ?? []) if (!ALL.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${ALL.join(", ")})`);
+  return { plan, only: only ?? [...ALL], bin: value("bin") };
+}
+
+function gitRevision(): string {
+  const run = (args: string[]) => Bun.spawnSync(["git", ...args], { cwd: resolve(import.meta.dir, "..") }).stdout.toString().trim();
+  try {
+    const rev = run(["rev-parse", "--short", "HEAD"]);
+    const dirty = run(["status", "--porcelain", "--untracked-files=no", "--", "src"]) !== "";
+    return rev ? `${rev}${dirty ? " + uncommitted changes in src/" : ""}` : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+const { plan, only, bin } = parseArgs(process.argv.slice(2));
+if (bin) launch.bin = resolve(bin);
+
+const resultsDir = resolve(import.meta.dir, "results");
+mkdirSync(resultsDir, { recursive: true });
+const tmp = mkdtempSync(join(tmpdir(), "fleetcron-bench-"));
+const started = new Date();
+const loadBefore = loadavg();
+log(`FleetCron bench (${plan.quick ? "quick" : "full"}): ${only.join(", ")}; load ${loadBefore}`);
+
+const sink = startSink({ slowMs: 600_000 });
+const ferret = await startFerret("main");
+let dbCounter = 0;
+const ctx: Context = { plan, sink, ferret, tmp, resultsDir, db: (prefix) => `${prefix}_${++dbCounter}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60) };
+
+const results: Record<string, unknown> = {};
+const load: Record<string, string> = { start: loadBefore };
+const run = async (name: Scenario, fn: () => Promise<unknown>) => {
+  if (!only.includes(name)) return;
+  const t0 = Date.now();
+  log(`── ${name} (load ${loadavg()})`);
+  load[`${name}_start`] = loadavg();
+  try {
+    results[name] = await fn();
+  } catch (error) {
+    log(`${name} failed: ${(error as Error).stack ?? error}`);
+    results[name] = { error: String((error as Error).message ?? error) };
+  }
+  load[`${name}_end`] = loadavg();
+  log(`── ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+};
+
+try {
+  await run("binary", () => binary());
+  await run("idle", () => idle(ctx));
+  await run("lateness", () => lateness(ctx));
+  await run("failover", () => failover(ctx));
+  await run("burst", () => burst(ctx));
+} finally {
+  await sink.stop();
+  await ferret.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+load.end = loadavg();
+const doc = {
+  started: started.toISOString(),
+  duration_s: Math.round((Date.now() - started.getTime()) / 1000),
+  mode: plan.quick ? "quick" : "full",
+  command: `bun run bench${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}`,
+  agent: launch.bin ? `binary ${launch.bin}` : "bun src/main.ts",
+  revision: gitRevision(),
+  machine: machineInfo(),
+  loadavg: load,
+  plan,
+  results,
+};
+const file = join(resultsDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
+process.stdout.write(`${report(doc)}\n`);
+log(`results written to ${file}`);
+process.exit(0);

@@ -1,0 +1,102 @@
+import type { Subprocess } from "bun";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ferretDbBinary } from "../../tests/support/ferretdb.ts";
+
+/**
+ * A throwaway FerretDB v1.24.2 (SQLite handler) on 127.0.0.1, like the test helper's, but with its
+ * debug server on so its Prometheus counters (`/debug/metrics`) can count store operations.
+ */
+export interface Ferret {
+  uri: string;
+  pid: number;
+  metricsUrl: string;
+  /** Requests served so far, by command name (`ferretdb_client_requests_total`). */
+  requests(): Promise<Map<string, number>>;
+  stop(): Promise<void>;
+}
+
+const running = new Set<Subprocess>();
+process.on("exit", () => {
+  for (const proc of running) proc.kill("SIGKILL");
+});
+
+export async function startFerret(label = "ferretdb"): Promise<Ferret> {
+  const bin = await ferretDbBinary();
+  const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${label}-`));
+  mkdirSync(join(dir, "data"));
+  mkdirSync(join(dir, "state"));
+  const port = await freePort();
+  const debugPort = await freePort();
+  const logFd = openSync(join(dir, "ferretdb.log"), "a");
+  const proc = Bun.spawn(
+    [
+      bin,
+      "--handler=sqlite",
+      `--sqlite-url=file:${join(dir, "data")}/`,
+      `--state-dir=${join(dir, "state")}`,
+      `--listen-addr=127.0.0.1:${port}`,
+      `--debug-addr=127.0.0.1:${debugPort}`,
+      "--telemetry=disable",
+      "--log-level=warn",
+    ],
+    { stdout: logFd, stderr: logFd, stdin: "ignore" },
+  );
+  closeSync(logFd);
+  running.add(proc);
+  const deadline = Date.now() + 15_000;
+  while (!(await canConnect(port))) {
+    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on 127.0.0.1:${port} (log: ${join(dir, "ferretdb.log")})`);
+    await Bun.sleep(50);
+  }
+  const metricsUrl = `http://127.0.0.1:${debugPort}/debug/metrics`;
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    pid: proc.pid,
+    metricsUrl,
+    async requests() {
+      const text = await (await fetch(metricsUrl)).text();
+      const counts = new Map<string, number>();
+      for (const line of text.split("\n")) {
+        const m = /^ferretdb_client_requests_total\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
+        if (!m) continue;
+        const command = /command="([^"]*)"/.exec(m[1]!)?.[1] ?? "?";
+        counts.set(command, (counts.get(command) ?? 0) + Number(m[2]));
+      }
+      return counts;
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
+      if (!exited) proc.kill("SIGKILL");
+      await proc.exited;
+      running.delete(proc);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}

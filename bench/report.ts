@@ -1,0 +1,137 @@
+/** Renders a results document (bench/results/*.json) as Markdown tables, with targets and ratios. */
+import type { BinaryResult } from "./scenarios/binary.ts";
+import type { BurstResult } from "./scenarios/burst.ts";
+import type { FailoverResult, TakeoverResult } from "./scenarios/failover.ts";
+import type { IdleResult } from "./scenarios/idle.ts";
+import type { LatenessResult } from "./scenarios/lateness.ts";
+
+type Doc = {
+  started: string;
+  duration_s: number;
+  mode: string;
+  command: string;
+  agent: string;
+  revision?: string;
+  machine: Record<string, unknown>;
+  loadavg: Record<string, string>;
+  results: {
+    binary?: BinaryResult;
+    idle?: IdleResult[];
+    lateness?: LatenessResult[];
+    failover?: { failover: FailoverResult[]; takeover: TakeoverResult[] };
+    burst?: BurstResult[];
+  };
+};
+
+const f = (v: number | null | undefined, unit = "", digits?: number) =>
+  v === null || v === undefined ? "—" : `${digits !== undefined ? v.toFixed(digits) : v}${unit}`;
+const table = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+const verdict = (ok: boolean | null) => (ok === null ? "n/a" : ok ? "met" : "**not met**");
+const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 1) =>
+  a === null || a === undefined || b === null || b === undefined ? "—" : b === 0 ? (a > 0 ? "∞ (peer: none)" : "—") : `${(a / b).toFixed(digits)}×`;
+
+export function report(doc: Doc): string {
+  const out: string[] = [];
+  const r = doc.results;
+  const m = doc.machine;
+  out.push(`## FleetCron bench — ${doc.mode} run, ${doc.started}`);
+  out.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.mem_mb} MB RAM, ${m.os} (kernel ${m.kernel}), Bun ${m.bun}. Agents: ${doc.agent} at ${doc.revision ?? "?"}. Load average (1/5/15 min) at start: ${doc.loadavg.start}; at end: ${doc.loadavg.end}. Took ${doc.duration_s} s. Command: \`${doc.command}\`.`);
+  const targets: string[][] = [];
+
+  if (r.lateness && Array.isArray(r.lateness)) {
+    out.push(`\n### Lateness — one job due every second, all systems side by side (arrival at the sink − scheduled instant)`);
+    out.push(
+      table(
+        ["system", "store", "agents", "settings", "occurrences", "p50", "p99", "max", "missed", "dup", "CPU"],
+        r.lateness.map((x) => [x.system, x.store, x.agents, x.settings, `${x.n}/${x.due}`, f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.max_ms, " ms"), x.missed, x.duplicates, f(x.cpu_pct, " %")]),
+      ),
+    );
+    const floor = r.lateness.find((x) => x.system.startsWith("croner"));
+    const agenda = r.lateness.find((x) => x.system === "Agenda (tight)");
+    const agendaDefault = r.lateness.find((x) => x.system === "Agenda (default)");
+    const ratios = r.lateness
+      .filter((x) => x.system === "FleetCron")
+      .map((x) => `${x.store} ×${x.agents}: p99 ${ratio(x.p99_ms, floor?.p99_ms)} the croner floor, ${ratio(x.p99_ms, agenda?.p99_ms, 2)} Agenda (tight), ${ratio(x.p99_ms, agendaDefault?.p99_ms, 3)} Agenda (default)`);
+    out.push(`\nFleetCron/peer p99 ratios: ${ratios.join("; ")}.`);
+    for (const x of r.lateness.filter((x) => x.system === "FleetCron")) targets.push([`p99 lateness < 10 ms (${x.store}, ${x.agents} agent${x.agents > 1 ? "s" : ""})`, f(x.p99_ms, " ms"), verdict(x.p99_ms === null ? null : x.p99_ms < 10)]);
+  }
+
+  if (r.failover && "failover" in r.failover) {
+    out.push(`\n### Failover — SIGKILL of the machine firing an every-second job (median over kills)`);
+    out.push(
+      table(
+        ["system", "settings", "kills", "first occurrence after the kill: lateness (median / max)", "kill → that delivery (median)", "missed", "dup", "note"],
+        r.failover.failover.map((x) => [x.system, x.settings, x.kills, `${f(x.median_lateness_ms, " ms")} / ${f(x.max_lateness_ms, " ms", 0)}`, f(x.median_gap_ms, " ms"), x.missed, x.duplicates, x.note ?? ""]),
+      ),
+    );
+    out.push(`\n### Mid-run takeover — SIGKILL of the agent while its request is in flight; time until attempt 2 arrives`);
+    out.push(table(["system", "settings", "samples", "median", "note"], r.failover.takeover.map((x) => [x.system, x.settings, x.samples_ms.map((s) => `${s} ms`).join(", "), f(x.median_ms, " ms"), x.note ?? ""])));
+    for (const x of r.failover.failover.filter((x) => x.system === "FleetCron")) {
+      targets.push([`failover ≤ failover_step_sec + 0.5 s (${x.settings.split(" (")[0]})`, `${f(x.median_lateness_ms, " ms")} (max ${f(x.max_lateness_ms, " ms", 0)}) vs ${x.target_ms} ms`, verdict(x.median_lateness_ms === null ? null : x.median_lateness_ms <= x.target_ms!)]);
+    }
+    const fcTight = r.failover.failover.find((x) => x.settings.startsWith("failover_step_sec 1"));
+    const agTight = r.failover.failover.find((x) => x.system === "Agenda (tight)");
+    const agDefault = r.failover.failover.find((x) => x.system === "Agenda (default)");
+    const fcDefault = r.failover.failover.find((x) => x.settings.startsWith("defaults"));
+    out.push(
+      `\nFleetCron/Agenda failover (kill → delivery): step 1 vs Agenda tight ${ratio(fcTight?.median_gap_ms, agTight?.median_gap_ms, 2)}; defaults vs Agenda defaults ${agDefault?.kills ? ratio(fcDefault?.median_gap_ms, agDefault?.median_gap_ms, 3) : `< ${ratio(fcDefault?.median_gap_ms, 600_000, 3)} (Agenda's default lock lifetime is 600 s; not reached in the cap)`}.`,
+    );
+  }
+
+  if (r.burst && Array.isArray(r.burst)) {
+    out.push(`\n### Burst — N jobs due in the same second (time until every occurrence arrived)`);
+    out.push(
+      table(
+        ["jobs", "system", "store", "agents", "delivered", "all delivered after", "first", "p50", "p99", "claims/s", "deliveries/s", "dup", "CPU s: agents / store", "note"],
+        r.burst.map((x) => [x.jobs, x.system, x.store, x.agents, x.delivered, f(x.all_delivered_s, " s"), f(x.first_delivery_ms, " ms", 0), f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.claims_per_s), f(x.deliveries_per_s), x.duplicates, `${f(x.agent_cpu_s)} / ${f(x.store_cpu_s)}`, x.note ?? ""]),
+      ),
+    );
+    const ratios: string[] = [];
+    for (const n of [...new Set(r.burst.map((x) => x.jobs))]) {
+      const fc = r.burst.find((x) => x.jobs === n && x.system === "FleetCron" && x.store === "ferretdb" && x.agents === 1);
+      const ag = r.burst.find((x) => x.jobs === n && x.system === "Agenda (tight)");
+      const agd = r.burst.find((x) => x.jobs === n && x.system === "Agenda (default)");
+      ratios.push(`${n} jobs: ${ratio(fc?.deliveries_per_s, ag?.deliveries_per_s)} Agenda (tight)${agd ? `, ${ratio(fc?.deliveries_per_s, agd?.deliveries_per_s)} Agenda (default)` : ""}`);
+      if (fc && ag) targets.push([`≥ 10× Agenda's burst throughput (${n} jobs, FerretDB, 1 worker each)`, ratio(fc.deliveries_per_s, ag.deliveries_per_s), verdict(fc.deliveries_per_s !== null && ag.deliveries_per_s !== null ? fc.deliveries_per_s >= 10 * ag.deliveries_per_s : null)]);
+    }
+    out.push(`\nFleetCron (FerretDB, 1 agent) / Agenda (FerretDB, 1 worker) deliveries per second: ${ratios.join("; ")}.`);
+    const biggest = Math.max(...r.burst.map((x) => x.jobs));
+    for (const x of r.burst.filter((x) => x.jobs === biggest && x.system === "FleetCron" && x.agents === 3)) {
+      targets.push([`${biggest.toLocaleString("en")} same-second occurrences delivered within 5 s by 3 agents (${x.store})${biggest < 10000 ? " — quick size" : ""}`, f(x.all_delivered_s, " s"), verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= 5)]);
+    }
+  }
+
+  if (r.idle && Array.isArray(r.idle)) {
+    out.push(`\n### Idle — one agent with 1,000 jobs due hourly, none due in the window`);
+    out.push(
+      table(
+        ["store", "window", "CPU (one core)", "RSS (end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
+        r.idle.map((x) => [x.store, `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
+      ),
+    );
+    for (const x of r.idle) targets.push([`idle < 1 % CPU and < 80 MB RSS (${x.store})`, `${f(x.cpu_pct, " %")}, ${f(x.rss_max_mb, " MB")}`, verdict(x.cpu_pct === null || x.rss_max_mb === null ? null : x.cpu_pct < 1 && x.rss_max_mb < 80)]);
+  }
+
+  if (r.binary && "dist" in r.binary) {
+    out.push(`\n### Binary`);
+    if (r.binary.dist.length) out.push(table(["file", "size", "built"], r.binary.dist.map((d) => [d.file, `${d.mb} MB`, d.built])));
+    else out.push(r.binary.note ?? "");
+    out.push("");
+    out.push(table(["cold start", "median of 10", "prints"], r.binary.cold_start_ms.map((c) => [`\`${c.what}\``, f(c.median_ms, " ms"), c.version])));
+  }
+
+  if (targets.length) {
+    out.push(`\n### Against the targets`);
+    out.push(table(["target", "measured", "verdict"], targets));
+  }
+  for (const [name, value] of Object.entries(r)) if (value && typeof value === "object" && "error" in value) out.push(`\n**${name} failed:** ${(value as { error: string }).error}`);
+  return out.join("\n");
+}
+
+// `bun bench/report.ts bench/results/<file>.json` re-renders a saved run.
+if (import.meta.main) {
+  const file = process.argv[2];
+  if (!file) throw new Error("usage: bun bench/report.ts bench/results/<file>.json");
+  console.log(report(JSON.parse(await Bun.file(file).text())));
+}

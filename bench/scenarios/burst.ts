@@ -1,0 +1,181 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { dropDb, Fleet, insertJobs, readRuns, type StoreSpec } from "../lib/fleetcron.ts";
+import type { Context } from "../lib/context.ts";
+import { AGENDA_DEFAULT, AGENDA_TIGHT, insertAgendaJobs, startAgenda } from "../lib/peers.ts";
+import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
+
+/**
+ * Burst: N jobs all due in the same second. Time from that instant until every occurrence has
+ * arrived at the sink, claims per second (from the run records' claim times), duplicates.
+ */
+export interface BurstResult {
+  system: string;
+  store: "sqlite" | "ferretdb";
+  agents: number;
+  jobs: number;
+  delivered: number;
+  duplicates: number;
+  /** Last arrival minus the instant, seconds (null when not all arrived within the cap). */
+  all_delivered_s: number | null;
+  first_delivery_ms: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  claims_per_s: number | null;
+  deliveries_per_s: number | null;
+  setup_s: number;
+  /** CPU seconds used from the instant until the last delivery: the agents (summed), and FerretDB. */
+  agent_cpu_s?: number | null;
+  store_cpu_s?: number | null;
+  /** FerretDB requests per occurrence, by command, from the instant until the last delivery. */
+  store_ops_per_occurrence?: Record<string, number>;
+  note?: string;
+}
+
+function opsPer(before: Map<string, number>, after: Map<string, number>, occurrences: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const [command, count] of after) {
+    const d = count - (before.get(command) ?? 0);
+    if (d > 0) (out[command] = round(d / occurrences, 2)!), (total += d);
+  }
+  return { total: round(total / occurrences, 2)!, ...out };
+}
+
+/** A 6-field cron due once a day at that second (UTC): a fleet of daily reports all set for 09:00:00. */
+function cronFor(at: number): string {
+  const d = new Date(at);
+  return `${d.getUTCSeconds()} ${d.getUTCMinutes()} ${d.getUTCHours()} * * *`;
+}
+
+function summarizeArrivals(ctx: Context, sys: string, at: number, n: number) {
+  const arrivals = ctx.sink.of(sys);
+  const byKey = new Map<string, number>();
+  for (const a of arrivals) byKey.set(a.key, (byKey.get(a.key) ?? 0) + 1);
+  const lateness = arrivals.map((a) => a.arrived - at);
+  const last = arrivals.length ? Math.max(...arrivals.map((a) => a.arrived)) : null;
+  const delivered = byKey.size;
+  return {
+    delivered,
+    duplicates: arrivals.length - byKey.size,
+    all_delivered_s: delivered >= n && last !== null ? round((last - at) / 1000, 2) : null,
+    first_delivery_ms: lateness.length ? round(Math.min(...lateness), 1) : null,
+    p50_ms: round(percentile(lateness, 50), 0),
+    p99_ms: round(percentile(lateness, 99), 0),
+    deliveries_per_s: delivered >= n && last !== null ? round(n / Math.max(0.001, (last - at) / 1000), 0) : round(delivered / ((Date.now() - at) / 1000), 0),
+  };
+}
+
+async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: number, n: number): Promise<BurstResult> {
+  const sys = `fc-${kind}-${agents}-${n}`;
+  let lead = 4000 + n * (kind === "ferretdb" ? 1.2 : 0.6) * agents;
+  for (let attempt = 1; ; attempt++) {
+    const setupStart = Date.now();
+    const store: StoreSpec = kind === "sqlite" ? { kind: "sqlite", path: join(ctx.tmp, `${sys}-${attempt}.db`) } : { kind: "mongo", uri: ctx.ferret.uri, db: ctx.db(`burst_${agents}_${n}`) };
+    const at = nextSecond(lead);
+    const url = `${ctx.sink.url}/burst?sys=${sys}&m={{machine_id}}`;
+    await insertJobs(store, Array.from({ length: n }, (_, i) => ({ name: `burst-${i}`, enabled: true, cron: cronFor(at), tz: "UTC", method: "GET", url })));
+    const fleet = new Fleet(sys, store, agents, {}, {});
+    ctx.sink.clear(sys);
+    try {
+      const profile = ctx.plan.profileBurst && kind === "ferretdb" && agents === 1 && n === Math.max(...ctx.plan.burstSizes);
+      const profFlags = profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(ctx.resultsDir, "profiles")}`, `--cpu-prof-name=${sys}.cpuprofile`] : [];
+      await Promise.all(fleet.agents.map((a, i) => sleep(i * 150).then(() => a.up(120_000, profFlags))));
+      const setup = (Date.now() - setupStart) / 1000;
+      if (Date.now() > at - 300) {
+        log(`${sys}: agents were ready only ${Date.now() - at} ms after the instant; retrying with a longer lead`);
+        if (attempt >= 3) return { system: "FleetCron", store: kind, agents, jobs: n, delivered: 0, duplicates: 0, all_delivered_s: null, first_delivery_ms: null, p50_ms: null, p99_ms: null, claims_per_s: null, deliveries_per_s: null, setup_s: setup, note: "agents not ready in time" };
+        lead *= 2;
+        continue;
+      }
+      log(`${sys}: ${n} jobs due at ${new Date(at).toISOString()} (agents ready ${((at - Date.now()) / 1000).toFixed(1)} s before)`);
+      await sleep(at - Date.now() - 50);
+      const agentCpu0 = fleet.agents.map((a) => cpuSeconds(a.pid) ?? 0);
+      const storeCpu0 = kind === "ferretdb" ? cpuSeconds(ctx.ferret.pid) : null;
+      const ops0 = kind === "ferretdb" ? await ctx.ferret.requests() : null;
+      await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
+      const agentCpu = fleet.agents.reduce((sum, a, i) => sum + ((cpuSeconds(a.pid) ?? 0) - agentCpu0[i]!), 0);
+      const storeCpu = storeCpu0 !== null ? (cpuSeconds(ctx.ferret.pid) ?? 0) - storeCpu0 : null;
+      const ops = ops0 ? opsPer(ops0, await ctx.ferret.requests(), n) : undefined;
+      if (profile) {
+        await fleet.down("SIGTERM"); // the profile is written on a clean exit
+        log(`${sys}: CPU profile written to ${join(ctx.resultsDir, "profiles", `${sys}.cpuprofile`)} (and .md)`);
+      }
+      await sleep(300); // late duplicates, if any, would show up here
+      const summary = summarizeArrivals(ctx, sys, at, n);
+      const runs = (await readRuns(store)).filter((r) => r.attempt === 1);
+      const lastClaim = runs.length ? Math.max(...runs.map((r) => r.claimed_at)) : null;
+      const claims = runs.length >= n && lastClaim !== null ? round(n / Math.max(0.001, (lastClaim - at) / 1000), 0) : null;
+      const byMachine = new Map<string, number>();
+      for (const a of ctx.sink.of(sys)) byMachine.set(a.machine, (byMachine.get(a.machine) ?? 0) + 1);
+      log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, by machine ${JSON.stringify(Object.fromEntries(byMachine))}`);
+      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { note: `deliveries by agent: ${[...byMachine.values()].join("/")}` } : {}) };
+    } finally {
+      await fleet.down();
+      fleet.cleanup();
+      ctx.sink.clear(sys);
+      if (store.kind === "sqlite") for (const suffix of ["", "-wal", "-shm"]) rmSync(store.path + suffix, { force: true });
+      else await dropDb(store.uri, store.db);
+    }
+  }
+}
+
+async function agendaBurst(ctx: Context, settings: "default" | "tight", n: number): Promise<BurstResult> {
+  const sys = `agenda-${settings}-${n}`;
+  const db = ctx.db(`agenda_burst_${settings}_${n}`);
+  const opts = settings === "default" ? AGENDA_DEFAULT : AGENDA_TIGHT;
+  const setupStart = Date.now();
+  const worker = startAgenda({ uri: ctx.ferret.uri, db, name: `${sys}-a`, sink: ctx.sink.url, sys, ...opts });
+  ctx.sink.clear(sys);
+  try {
+    await worker.ready();
+    const at = nextSecond(1500);
+    await insertAgendaJobs(ctx.ferret.uri, db, n, at);
+    const setup = (Date.now() - setupStart) / 1000;
+    log(`${sys}: ${n} one-shot jobs due at ${new Date(at).toISOString()}`);
+    await sleep(at - Date.now() - 50);
+    const agentCpu0 = cpuSeconds(worker.proc.pid) ?? 0;
+    const storeCpu0 = cpuSeconds(ctx.ferret.pid) ?? 0;
+    const ops0 = await ctx.ferret.requests();
+    await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
+    const agentCpu = (cpuSeconds(worker.proc.pid) ?? 0) - agentCpu0;
+    const storeCpu = (cpuSeconds(ctx.ferret.pid) ?? 0) - storeCpu0;
+    const ops = opsPer(ops0, await ctx.ferret.requests(), Math.max(1, new Set(ctx.sink.of(sys).map((a) => a.key)).size));
+    await sleep(300);
+    const summary = summarizeArrivals(ctx, sys, at, n);
+    log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s`);
+    return {
+      system: `Agenda (${settings})`,
+      store: "ferretdb",
+      agents: 1,
+      jobs: n,
+      ...summary,
+      // Agenda's claim is its lock (findOneAndUpdate), taken just before the run: deliveries/s is its claim rate.
+      claims_per_s: summary.deliveries_per_s,
+      setup_s: round(setup, 1)!,
+      agent_cpu_s: round(agentCpu, 2),
+      store_cpu_s: round(storeCpu, 2),
+      store_ops_per_occurrence: ops,
+      ...(summary.all_delivered_s === null ? { note: `${summary.delivered} of ${n} within the ${ctx.plan.burstCapSec} s cap` } : {}),
+    };
+  } finally {
+    await worker.kill();
+    ctx.sink.clear(sys);
+    await dropDb(ctx.ferret.uri, db);
+  }
+}
+
+export async function burst(ctx: Context, only?: { fleet?: boolean; agenda?: boolean }): Promise<BurstResult[]> {
+  const results: BurstResult[] = [];
+  for (const n of ctx.plan.burstSizes) {
+    if (only?.fleet !== false) {
+      for (const [kind, agents] of [["sqlite", 1], ["sqlite", 3], ["ferretdb", 1], ["ferretdb", 3]] as const) results.push(await fleetBurst(ctx, kind, agents, n));
+    }
+    if (only?.agenda !== false) {
+      results.push(await agendaBurst(ctx, "tight", n));
+      // Agenda's defaults (concurrency 5) only at the smallest size: the larger ones would sit at the cap.
+      if (n === ctx.plan.burstSizes[0]) results.push(await agendaBurst(ctx, "default", n));
+    }
+  }
+  return results;
+}

@@ -1,0 +1,120 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import type { Context } from "../lib/context.ts";
+import { dropDb, Fleet } from "../lib/fleetcron.ts";
+import { AGENDA_DEFAULT, AGENDA_TIGHT, startAgenda, startCroner, type PeerProcess } from "../lib/peers.ts";
+import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
+
+/**
+ * Lateness, every system side by side in one window: one job due every second on each, arrival at
+ * the sink minus the scheduled instant. All systems wake on the same second, so they also compete
+ * for the same cores at the same moment; that is part of what is measured, and the same for all.
+ */
+export interface LatenessResult {
+  system: string;
+  store: string;
+  agents: number;
+  settings: string;
+  /** Occurrences due in the window (one per second). */
+  due: number;
+  /** Occurrences that arrived (distinct). */
+  n: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  min_ms: number | null;
+  missed: number;
+  duplicates: number;
+  /** Which machine sent them. */
+  by_machine: Record<string, number>;
+  /** CPU % of one core, summed over the system's processes, during the window. */
+  cpu_pct: number | null;
+}
+
+export async function lateness(ctx: Context): Promise<LatenessResult[]> {
+  const { sink, ferret } = ctx;
+  const sqlitePath = join(ctx.tmp, "lateness.db");
+  const fleets = [
+    { fleet: new Fleet("lat-sqlite-1", { kind: "sqlite", path: sqlitePath }, 1), store: "SQLite", settings: "defaults" },
+    { fleet: new Fleet("lat-ferretdb-1", { kind: "mongo", uri: ferret.uri, db: ctx.db("lat_f1") }, 1), store: "FerretDB", settings: "defaults" },
+    { fleet: new Fleet("lat-ferretdb-3", { kind: "mongo", uri: ferret.uri, db: ctx.db("lat_f3") }, 3), store: "FerretDB", settings: "defaults" },
+  ];
+  const agendaDb = { default: ctx.db("lat_agenda_default"), tight: ctx.db("lat_agenda_tight") };
+  const peers: { sys: string; label: string; store: string; settings: string; proc: PeerProcess }[] = [];
+  try {
+    await Promise.all(fleets.map(({ fleet }) => fleet.up()));
+    await Promise.all(fleets.map(({ fleet }) => fleet.apply([{ name: "tick", every: "1s", url: `${sink.url}/tick?sys=${fleet.name}&m={{machine_id}}` }])));
+    for (const settings of ["default", "tight"] as const) {
+      const sys = `lat-agenda-${settings}`;
+      const opts = settings === "default" ? AGENDA_DEFAULT : AGENDA_TIGHT;
+      peers.push({
+        sys,
+        label: `Agenda (${settings})`,
+        store: "FerretDB",
+        settings: settings === "default" ? "processEvery 5 s" : `processEvery ${AGENDA_TIGHT.processEvery / 1000} s, concurrency 50`,
+        proc: startAgenda({ uri: ferret.uri, db: agendaDb[settings], name: `${sys}-a`, sink: sink.url, sys, ...opts, recurring: "* * * * * *" }),
+      });
+    }
+    peers.push({ sys: "croner", label: "croner (timer floor)", store: "none", settings: "bare process", proc: startCroner(sink.url) });
+    await Promise.all(peers.map((p) => p.proc.ready()));
+
+    // Warm-up: every system has fired (FleetCron agents pick the job up within one heartbeat).
+    const systems = [...fleets.map((f) => f.fleet.name), ...peers.map((p) => p.sys)];
+    const warm = await waitFor(() => systems.every((s) => sink.count(s) >= 2), 30_000, 200);
+    if (!warm) log(`lateness: not every system fired during warm-up: ${systems.map((s) => `${s}=${sink.count(s)}`).join(", ")}`);
+    const from = nextSecond(500);
+    const to = from + ctx.plan.latenessSec * 1000;
+    const pids = (sys: string) => {
+      const f = fleets.find((x) => x.fleet.name === sys);
+      return f ? f.fleet.agents.map((a) => a.pid) : [peers.find((p) => p.sys === sys)!.proc.proc.pid];
+    };
+    await sleep(from - Date.now());
+    const cpu0 = new Map(systems.map((s) => [s, pids(s).map(cpuSeconds)]));
+    log(`lateness: window of ${ctx.plan.latenessSec} s from ${new Date(from).toISOString()} (${systems.length} systems side by side)`);
+    await sleep(to - Date.now());
+    const cpu1 = new Map(systems.map((s) => [s, pids(s).map(cpuSeconds)]));
+    await sleep(6000); // Agenda's default may deliver up to processEvery late
+    const windowSec = (to - from) / 1000;
+
+    const summarize = (sys: string, system: string, store: string, agents: number, settings: string): LatenessResult => {
+      const inWindow = sink.of(sys).filter((a) => a.scheduled >= from && a.scheduled < to);
+      const byKey = new Map<number, number>();
+      for (const a of inWindow) byKey.set(a.scheduled, (byKey.get(a.scheduled) ?? 0) + 1);
+      // First arrival per occurrence; a duplicate is counted, not measured.
+      const firsts = new Map<number, number>();
+      for (const a of inWindow) if (!firsts.has(a.scheduled)) firsts.set(a.scheduled, a.arrived - a.scheduled);
+      const late = [...firsts.values()];
+      const byMachine: Record<string, number> = {};
+      for (const a of inWindow) byMachine[a.machine] = (byMachine[a.machine] ?? 0) + 1;
+      const c0 = cpu0.get(sys)!;
+      const c1 = cpu1.get(sys)!;
+      const cpu = c0.every((v) => v !== null) && c1.every((v) => v !== null) ? (c1.reduce((s, v) => s + v!, 0) - c0.reduce((s, v) => s + v!, 0)) / windowSec : null;
+      return {
+        system,
+        store,
+        agents,
+        settings,
+        due: windowSec,
+        n: late.length,
+        p50_ms: round(percentile(late, 50), 1),
+        p99_ms: round(percentile(late, 99), 1),
+        max_ms: round(late.length ? Math.max(...late) : null, 1),
+        min_ms: round(late.length ? Math.min(...late) : null, 1),
+        missed: windowSec - byKey.size,
+        duplicates: inWindow.length - byKey.size,
+        by_machine: byMachine,
+        cpu_pct: cpu === null ? null : round(cpu * 100, 2),
+      };
+    };
+    return [
+      ...fleets.map(({ fleet, store, settings }) => summarize(fleet.name, "FleetCron", store, fleet.agents.length, settings)),
+      ...peers.map((p) => summarize(p.sys, p.label, p.store, 1, p.settings)),
+    ];
+  } finally {
+    await Promise.all([...fleets.map(({ fleet }) => fleet.down()), ...peers.map((p) => p.proc.kill())]);
+    for (const { fleet } of fleets) fleet.cleanup();
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
+    for (const db of [fleets[1]!.fleet.store, fleets[2]!.fleet.store]) if (db.kind === "mongo") await dropDb(db.uri, db.db);
+    for (const db of Object.values(agendaDb)) await dropDb(ferret.uri, db);
+  }
+}
