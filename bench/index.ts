@@ -7,7 +7,8 @@
  * where the measure allows. Prints tables and writes bench/results/<timestamp>.json.
  *
  * Flags: --quick · --only binary,idle,lateness,failover,burst · --bin PATH (a compiled fleetcron
- * instead of `bun src/main.ts`) · --burst-sizes 1000,5000 · --lateness-sec N · --idle-sec N ·
+ * instead of `bun src/main.ts`) · --burst-sizes 1000,5000 (both stores) · --burst-sizes-ferretdb N,… ·
+ * --burst-cap-sec N · --lateness-sec N · --idle-sec N ·
  * --kills N · --profile (CPU-profile the agent of the largest FerretDB burst; bun --cpu-prof).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -37,7 +38,8 @@ function parseArgs(argv: string[]) {
   };
   const plan: Plan = { ...(flag("quick") ? QUICK_PLAN : FULL_PLAN) };
   const num = (name: string) => (value(name) !== undefined ? Number(value(name)) : undefined);
-  if (value("burst-sizes")) plan.burstSizes = value("burst-sizes")!.split(",").map(Number);
+  if (value("burst-sizes")) plan.burstSizes = plan.burstSizesFerret = value("burst-sizes")!.split(",").map(Number);
+  if (value("burst-sizes-ferretdb")) plan.burstSizesFerret = value("burst-sizes-ferretdb")!.split(",").map(Number);
   if (num("lateness-sec")) plan.latenessSec = num("lateness-sec")!;
   if (num("idle-sec")) plan.idleSec = num("idle-sec")!;
   if (num("kills")) plan.kills = num("kills")!;

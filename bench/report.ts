@@ -50,9 +50,10 @@ export function report(doc: Doc): string {
     const floor = r.lateness.find((x) => x.system.startsWith("croner"));
     const agenda = r.lateness.find((x) => x.system === "Agenda (tight)");
     const agendaDefault = r.lateness.find((x) => x.system === "Agenda (default)");
+    const agendaFast = r.lateness.find((x) => x.system === "Agenda (100 ms)");
     const ratios = r.lateness
       .filter((x) => x.system === "FleetCron")
-      .map((x) => `${x.store} ×${x.agents}: p99 ${ratio(x.p99_ms, floor?.p99_ms)} the croner floor, ${ratio(x.p99_ms, agenda?.p99_ms, 2)} Agenda (tight), ${ratio(x.p99_ms, agendaDefault?.p99_ms, 3)} Agenda (default)`);
+      .map((x) => `${x.store} ×${x.agents}: p99 ${ratio(x.p99_ms, floor?.p99_ms)} the croner floor, ${ratio(x.p99_ms, agendaFast?.p99_ms, 2)} Agenda (100 ms), ${ratio(x.p99_ms, agenda?.p99_ms, 2)} Agenda (tight), ${ratio(x.p99_ms, agendaDefault?.p99_ms, 3)} Agenda (default)`);
     out.push(`\nFleetCron/peer p99 ratios: ${ratios.join("; ")}.`);
     for (const x of r.lateness.filter((x) => x.system === "FleetCron")) targets.push([`p99 lateness < 10 ms (${x.store}, ${x.agents} agent${x.agents > 1 ? "s" : ""})`, f(x.p99_ms, " ms"), verdict(x.p99_ms === null ? null : x.p99_ms < 10)]);
   }
@@ -96,9 +97,12 @@ export function report(doc: Doc): string {
       if (fc && ag) targets.push([`≥ 10× Agenda's burst throughput (${n} jobs, FerretDB, 1 worker each)`, ratio(fc.deliveries_per_s, ag.deliveries_per_s), verdict(fc.deliveries_per_s !== null && ag.deliveries_per_s !== null ? fc.deliveries_per_s >= 10 * ag.deliveries_per_s : null)]);
     }
     out.push(`\nFleetCron (FerretDB, 1 agent) / Agenda (FerretDB, 1 worker) deliveries per second: ${ratios.join("; ")}.`);
-    const biggest = Math.max(...r.burst.map((x) => x.jobs));
-    for (const x of r.burst.filter((x) => x.jobs === biggest && x.system === "FleetCron" && x.agents === 3)) {
-      targets.push([`${biggest.toLocaleString("en")} same-second occurrences delivered within 5 s by 3 agents (${x.store})${biggest < 10000 ? " — quick size" : ""}`, f(x.all_delivered_s, " s"), verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= 5)]);
+    for (const store of ["sqlite", "ferretdb"]) {
+      const mine = r.burst.filter((x) => x.system === "FleetCron" && x.store === store && x.agents === 3);
+      if (mine.length === 0) continue;
+      const x = mine.reduce((a, b) => (b.jobs > a.jobs ? b : a));
+      const size = x.jobs.toLocaleString("en");
+      targets.push([`10,000 same-second occurrences delivered within 5 s by 3 agents (${store}${x.jobs !== 10000 ? `; measured at ${size}` : ""})`, x.all_delivered_s !== null ? `${x.all_delivered_s} s` : `${x.delivered}/${x.jobs} in the cap`, verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= (5 * x.jobs) / 10000)]);
     }
   }
 

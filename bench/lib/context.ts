@@ -7,9 +7,14 @@ export interface Plan {
   latenessSec: number;
   /** SIGKILLs per fleet in the failover run. */
   kills: number;
+  /** Burst sizes on SQLite, and on FerretDB (FleetCron and Agenda). */
   burstSizes: number[];
-  /** Longest wait for one burst to be delivered. */
+  burstSizesFerret: number[];
+  /** Longest wait for one FleetCron burst to be delivered, and for one Agenda burst. */
   burstCapSec: number;
+  agendaBurstCapSec: number;
+  /** Agenda's default settings in the burst too (at the smallest size). */
+  agendaDefaultBurst: boolean;
   idleSec: number;
   /** Longest wait for Agenda's default settings to fail over (its lock lifetime is 10 min). */
   agendaDefaultFailoverCapSec: number;
@@ -32,10 +37,13 @@ export interface Context {
 
 export const QUICK_PLAN: Plan = {
   quick: true,
-  latenessSec: 45,
+  latenessSec: 30,
   kills: 3,
   burstSizes: [1000],
+  burstSizesFerret: [200],
   burstCapSec: 45,
+  agendaBurstCapSec: 15,
+  agendaDefaultBurst: false,
   idleSec: 20,
   agendaDefaultFailoverCapSec: 15,
   takeoverDefault: false,
@@ -47,7 +55,10 @@ export const FULL_PLAN: Plan = {
   latenessSec: 310,
   kills: 5,
   burstSizes: [1000, 5000, 10000],
-  burstCapSec: 180,
+  burstSizesFerret: [1000, 5000, 10000],
+  burstCapSec: 300,
+  agendaBurstCapSec: 120,
+  agendaDefaultBurst: true,
   idleSec: 60,
   agendaDefaultFailoverCapSec: 45,
   takeoverDefault: true,

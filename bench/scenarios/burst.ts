@@ -78,7 +78,7 @@ async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: num
     const fleet = new Fleet(sys, store, agents, {}, {});
     ctx.sink.clear(sys);
     try {
-      const profile = ctx.plan.profileBurst && kind === "ferretdb" && agents === 1 && n === Math.max(...ctx.plan.burstSizes);
+      const profile = ctx.plan.profileBurst && kind === "ferretdb" && agents === 1 && n === Math.max(...ctx.plan.burstSizesFerret);
       const profFlags = profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(ctx.resultsDir, "profiles")}`, `--cpu-prof-name=${sys}.cpuprofile`] : [];
       await Promise.all(fleet.agents.map((a, i) => sleep(i * 150).then(() => a.up(120_000, profFlags))));
       const setup = (Date.now() - setupStart) / 1000;
@@ -137,7 +137,7 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
     const agentCpu0 = cpuSeconds(worker.proc.pid) ?? 0;
     const storeCpu0 = cpuSeconds(ctx.ferret.pid) ?? 0;
     const ops0 = await ctx.ferret.requests();
-    await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
+    await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.agendaBurstCapSec * 1000, 100);
     const agentCpu = (cpuSeconds(worker.proc.pid) ?? 0) - agentCpu0;
     const storeCpu = (cpuSeconds(ctx.ferret.pid) ?? 0) - storeCpu0;
     const ops = opsPer(ops0, await ctx.ferret.requests(), Math.max(1, new Set(ctx.sink.of(sys).map((a) => a.key)).size));
@@ -156,7 +156,7 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
       agent_cpu_s: round(agentCpu, 2),
       store_cpu_s: round(storeCpu, 2),
       store_ops_per_occurrence: ops,
-      ...(summary.all_delivered_s === null ? { note: `${summary.delivered} of ${n} within the ${ctx.plan.burstCapSec} s cap` } : {}),
+      ...(summary.all_delivered_s === null ? { note: `${summary.delivered} of ${n} within the ${ctx.plan.agendaBurstCapSec} s cap` } : {}),
     };
   } finally {
     await worker.kill();
@@ -165,17 +165,15 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
   }
 }
 
-export async function burst(ctx: Context, only?: { fleet?: boolean; agenda?: boolean }): Promise<BurstResult[]> {
+export async function burst(ctx: Context): Promise<BurstResult[]> {
   const results: BurstResult[] = [];
-  for (const n of ctx.plan.burstSizes) {
-    if (only?.fleet !== false) {
-      for (const [kind, agents] of [["sqlite", 1], ["sqlite", 3], ["ferretdb", 1], ["ferretdb", 3]] as const) results.push(await fleetBurst(ctx, kind, agents, n));
-    }
-    if (only?.agenda !== false) {
-      results.push(await agendaBurst(ctx, "tight", n));
-      // Agenda's defaults (concurrency 5) only at the smallest size: the larger ones would sit at the cap.
-      if (n === ctx.plan.burstSizes[0]) results.push(await agendaBurst(ctx, "default", n));
-    }
+  const { plan } = ctx;
+  for (const n of plan.burstSizes) for (const agents of [1, 3]) results.push(await fleetBurst(ctx, "sqlite", agents, n));
+  for (const n of plan.burstSizesFerret) {
+    for (const agents of [1, 3]) results.push(await fleetBurst(ctx, "ferretdb", agents, n));
+    results.push(await agendaBurst(ctx, "tight", n));
+    // Agenda's defaults (concurrency 5, a scan every 5 s) only at the smallest size.
+    if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) results.push(await agendaBurst(ctx, "default", n));
   }
   return results;
 }
