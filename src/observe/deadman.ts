@@ -43,7 +43,14 @@ export class DeadManSwitch {
       if (!job.alert_after_sec) continue;
       const alertMs = job.alert_after_sec * 1000;
       const tz = job.tz ?? ctx.defaultTz;
-      const due = previousFireBefore(job.schedule, tz, now - alertMs + 1);
+      let due: number | null;
+      try {
+        due = previousFireBefore(job.schedule, tz, now - alertMs + 1);
+      } catch (error) {
+        // A schedule that cannot be searched must not fail the heartbeat (it would read as a store outage).
+        ctx.log.debug(`${job.name}: alert_after_sec not checked: ${(error as Error).message}`);
+        continue;
+      }
       if (due === null || due <= now - ctx.lookbackMs || due < (updatedAt.get(job.id) ?? Number.NEGATIVE_INFINITY)) continue;
       if ((this.judged.get(job.id) ?? Number.NEGATIVE_INFINITY) >= due) continue;
       const runId = occurrenceId(job.id, due);
