@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/logger.ts";
 import { attemptId, occurrenceId } from "../coordinator/occurrence.ts";
-import { expiredLeases } from "../coordinator/lease.ts";
+import { expiredLeases, leaseId, leaseOf } from "../coordinator/lease.ts";
 import { rankAmong, SerialKeeper, type Ranking } from "../coordinator/serials.ts";
 import { createRedactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
@@ -178,6 +178,7 @@ export class Agent {
         `, store ${this.store.kind} ${this.store.location}`,
     );
     if (fleetLastSeen !== null) this.track(this.startupCatchup(fleetLastSeen, now - grace));
+    this.track(this.sweepOrphans(now));
 
     while (!this.stopping) {
       const tick = this.clock.now();
@@ -293,9 +294,15 @@ export class Agent {
       if (this.stopping) return;
       const now = this.clock.now();
       const run = this.newRun(job, runId, 1, instant, trigger, "running", now);
+      // The primary expects to win, so it writes its lease first: should it die right after the
+      // claim, the lease still expires and another agent takes over. A standby rarely wins and
+      // skips that write (its lease follows the claim; the orphan sweep covers the gap).
+      const leaseFirst = rank === 0;
       let won: boolean;
       try {
+        if (leaseFirst) await this.store.putLease(leaseOf(run, this.settings.machineId, now + this.settings.leaseMs));
         won = await this.store.insertRun(run);
+        if (!won && leaseFirst) await this.store.deleteLease(leaseId(run._id, this.settings.machineId));
       } catch (error) {
         this.health.failed(now, error);
         if (trigger === "schedule") this.missedDuringOutage.push({ job, instant });
@@ -457,7 +464,8 @@ export class Agent {
     await this.applyCommands();
     await this.takeOverExpired(now);
     if (!this.stopping) await this.deadman.check(this.jobSet.jobs.values(), this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
-    if (this.ranking.rank === 0 && now - this.lastPruneAt >= PRUNE_EVERY_MS) await this.prune(now);
+    // Not before start-up has loaded the jobs: the sweep decides takeovers by the job set.
+    if (this.scheduling && this.ranking.rank === 0 && now - this.lastPruneAt >= PRUNE_EVERY_MS) await this.prune(now);
   }
 
   private async reloadJobs(): Promise<void> {
@@ -527,14 +535,30 @@ export class Agent {
   private async takeOverExpired(now: number): Promise<void> {
     // The grace lets a holder that just got the store back land its own renewal or result first.
     for (const lease of expiredLeases(await this.store.listLeases(), now, this.settings.heartbeatMs)) {
-      if (this.running.has(lease._id) || this.stopping) continue;
+      if (this.running.has(attemptId(lease.run_id, lease.attempt)) || this.stopping) continue;
       await this.takeOver(lease, now);
     }
   }
 
+  /**
+   * Attempts marked running with no lease at all: the holder died between its claim and its first
+   * lease write (a standby's claim, which is not preceded by a lease). Run at start and with the
+   * hourly sweep, since it reads `job_runs` by status.
+   */
+  private async sweepOrphans(now: number): Promise<void> {
+    const leased = new Set((await this.store.listLeases()).map((l) => attemptId(l.run_id, l.attempt)));
+    for (const run of await this.store.listRuns({ status: "running", limit: 1000 })) {
+      if (leased.has(run._id) || this.running.has(run._id) || !run.lease_until) continue;
+      if (run.lease_until.getTime() + this.settings.heartbeatMs >= now) continue;
+      await this.takeOver({ ...leaseOf(run, run.machine_id ?? "unknown", run.lease_until.getTime()) }, now);
+    }
+  }
+
   private async takeOver(lease: LeaseRecord, now: number): Promise<void> {
-    const run = await this.store.getRun(lease._id);
-    if (!run || run.status !== "running") {
+    const run = await this.store.getRun(attemptId(lease.run_id, lease.attempt));
+    // A lease without its claim (a primary that lost the race or died before inserting), or left
+    // by an attempt that finished or belongs to another machine, is only cleaned away.
+    if (!run || run.status !== "running" || run.machine_id !== lease.machine_id) {
       await this.store.deleteLease(lease._id);
       return;
     }
@@ -553,7 +577,7 @@ export class Agent {
       finished_at: new Date(now),
       reason: `lease expired at ${lease.lease_until.toISOString()} (${lease.machine_id} stopped renewing); attempt ${next} claimed by ${this.settings.machineId}`,
     });
-    await this.store.deleteLease(run._id);
+    await this.store.deleteLease(lease._id);
     safely(() => this.observer.takeover(run, successor));
     if (status !== "running") safely(() => this.observer.runRecorded(successor));
     this.log.warn(`took over ${run.run_id}: attempt ${run.attempt} on ${lease.machine_id} lost its lease; attempt ${next} ${status === "running" ? "runs here" : `skipped (${reason})`}`);
@@ -571,6 +595,7 @@ export class Agent {
 
   private async prune(now: number): Promise<void> {
     this.lastPruneAt = now;
+    await this.sweepOrphans(now);
     const runs = await this.store.pruneRuns(new Date(now - this.settings.historyDays * 86_400_000));
     const commands = await this.store.pruneCommands(new Date(now - 86_400_000));
     if (runs + commands > 0) this.log.info(`history sweep: deleted ${runs} run record(s) older than ${this.settings.historyDays} days and ${commands} old command(s)`);

@@ -1,6 +1,6 @@
 import type { Clock } from "../core/clock.ts";
 import type { Logger } from "../core/logger.ts";
-import { isFenced, leaseOf, startLeaseRenewal } from "../coordinator/lease.ts";
+import { isFenced, leaseId, leaseOf, startLeaseRenewal } from "../coordinator/lease.ts";
 import { runChain, type ChainResult } from "../executor/chain.ts";
 import type { Redactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
@@ -100,8 +100,13 @@ async function writeFinal(ctx: ExecuteContext, run: RunRecord, final: Partial<Ru
         ctx.log.warn(`${run._id}: a later attempt took over; not recording this attempt's result (${final.status})`);
       } else {
         await ctx.store.updateRun(run._id, final);
+        // A takeover may have marked this attempt lost between the check and the write: look
+        // again, so the record says `lost` whenever a later attempt exists.
+        if (await isFenced(ctx.store, run)) {
+          await ctx.store.updateRun(run._id, { status: "lost", reason: `finished (${final.status}) after its lease had run out and attempt ${run.attempt + 1} took over` });
+        }
       }
-      await ctx.store.deleteLease(run._id);
+      await ctx.store.deleteLease(leaseId(run._id, ctx.machineId));
       return;
     } catch (error) {
       if (ctx.clock.now() > deadline) {

@@ -19,14 +19,31 @@ export async function isFenced(store: Pick<Store, "getRun">, run: Pick<RunRecord
  * attempt's lease, or our own lease gone (a takeover deletes it) confirmed against `job_runs`.
  * On FerretDB v1 even a lookup by `_id` reads the whole table, so the hot path avoids `job_runs`.
  */
-async function isFencedByLeases(store: Pick<Store, "getRun" | "listLeases">, run: RunRecord): Promise<boolean> {
+async function isFencedByLeases(store: Pick<Store, "getRun" | "listLeases">, run: RunRecord, machineId: string): Promise<boolean> {
   const leases = (await store.listLeases()).filter((l) => l.run_id === run.run_id);
   if (leases.some((l) => l.attempt > run.attempt)) return true;
-  return leases.some((l) => l._id === run._id) ? false : isFenced(store, run);
+  return leases.some((l) => l._id === leaseId(run._id, machineId)) ? false : isFenced(store, run);
+}
+
+/**
+ * One lease document per attempt and machine: the primary writes its lease *before* its claim
+ * (so a crash right after the claim still leaves a lease to expire and be taken over), and two
+ * agents that both try must never remove each other's.
+ */
+export function leaseId(attempt: string, machineId: string): string {
+  return `${attempt}~${machineId}`;
 }
 
 export function leaseOf(run: RunRecord, machineId: string, until: number): LeaseRecord {
-  return { _id: run._id, run_id: run.run_id, job_id: run.job_id, attempt: run.attempt, machine_id: machineId, claimed_at: run.claimed_at, lease_until: new Date(until) };
+  return {
+    _id: leaseId(run._id, machineId),
+    run_id: run.run_id,
+    job_id: run.job_id,
+    attempt: run.attempt,
+    machine_id: machineId,
+    claimed_at: run.claimed_at,
+    lease_until: new Date(until),
+  };
 }
 
 export interface LeaseRenewal {
@@ -69,7 +86,7 @@ export function startLeaseRenewal(opts: {
       if (stopped.signal.aborted) return;
       const now = clock.now();
       try {
-        if (await isFencedByLeases(store, run)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
+        if (await isFencedByLeases(store, run, machineId)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
         const until = now + leaseMs;
         // Only the lease document is renewed: the run record keeps its claim-time lease_until
         // until it finishes, so a renewal never rewrites the (large) run history.

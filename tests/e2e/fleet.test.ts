@@ -92,7 +92,7 @@ async function accountFor(from: number, to: number) {
   for (const run of runs) byInstant.set(run.scheduled_for.getTime(), [...(byInstant.get(run.scheduled_for.getTime()) ?? []), run]);
   const deliveries = new Map<number, Delivery[]>();
   for (const d of ticks()) deliveries.set(instantOf(d.runId), [...(deliveries.get(instantOf(d.runId)) ?? []), d]);
-  const report = { delivered: 0, missed: 0, rerunAfterLostLease: 0, unaccounted: [] as string[], repeats: [] as string[] };
+  const report = { delivered: 0, missed: 0, skipped: 0, rerunAfterLostLease: 0, unaccounted: [] as string[], repeats: [] as string[] };
   for (let at = Math.ceil(from / SECOND) * SECOND; at <= to; at += SECOND) {
     const got = deliveries.get(at) ?? [];
     const records = byInstant.get(at) ?? [];
@@ -101,6 +101,7 @@ async function accountFor(from: number, to: number) {
     else if (got.length === 2 && lost) report.rerunAfterLostLease++;
     else if (got.length > 1) report.repeats.push(`${new Date(at).toISOString()} ×${got.length}`);
     else if (records.some((r) => r.status === "missed" && r.reason)) report.missed++;
+    else if (records.some((r) => r.status === "skipped" && r.reason)) report.skipped++;
     else report.unaccounted.push(`${new Date(at).toISOString()}: ${records.map((r) => r.status).join(",") || "no record"}`);
   }
   return report;
@@ -221,6 +222,7 @@ describe("fleet on a MongoDB-wire store", () => {
     expect(report.repeats).toEqual([]);
     expect(report.unaccounted).toEqual([]);
     expect(report.missed).toBe(0);
+    expect(report.skipped).toBe(0);
     expect(report.delivered).toBeGreaterThan(5);
   }, 120_000);
 

@@ -11,17 +11,36 @@ export interface Call {
   at: number;
 }
 
-/** A store whose calls all fail while `down` is set: a machine cut off from the database, or dead. */
-export function cuttable(store: Store): { store: Store; cut(down: boolean): void } {
+/**
+ * A store whose calls all fail while `down` is set (a machine cut off from the database, or dead),
+ * or hang while `frozen` is set and go through when it is lifted (a process paused, then resumed).
+ */
+export function cuttable(store: Store): { store: Store; cut(down: boolean): void; freeze(frozen: boolean): void } {
   let down = false;
+  let thaw: Promise<void> | null = null;
+  let release = () => {};
   const proxy = new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
       if (typeof value !== "function" || key === "close") return value;
-      return (...args: unknown[]) => (down ? Promise.reject(new Error("connection refused (test)")) : value.apply(target, args));
+      return async (...args: unknown[]) => {
+        if (thaw) await thaw;
+        if (down) throw new Error("connection refused (test)");
+        return value.apply(target, args);
+      };
     },
   });
-  return { store: proxy, cut: (d) => (down = d) };
+  return {
+    store: proxy,
+    cut: (d) => (down = d),
+    freeze(frozen) {
+      if (frozen && !thaw) thaw = new Promise((resolve) => (release = resolve));
+      if (!frozen && thaw) {
+        thaw = null;
+        release();
+      }
+    },
+  };
 }
 
 export interface Harness {
@@ -30,7 +49,7 @@ export interface Harness {
   calls: Call[];
   /** Requests to URLs containing this never answer until aborted. */
   hang: Set<string>;
-  startAgent(machineId: string, overrides?: Partial<AgentSettings>): { agent: Agent; done: Promise<void>; cut(down: boolean): void };
+  startAgent(machineId: string, overrides?: Partial<AgentSettings>): { agent: Agent; done: Promise<void>; cut(down: boolean): void; freeze(frozen: boolean): void };
   close(): Promise<void>;
 }
 
@@ -76,7 +95,7 @@ export function createHarness(startMs: number): Harness {
       const agent = new Agent({ store: link.store, clock, log: silentLogger, settings: { ...BASE_SETTINGS, machineId, ...overrides }, fetch: fetchStub });
       const done = agent.run();
       agents.push({ agent, done });
-      return { agent, done, cut: link.cut };
+      return { agent, done, cut: link.cut, freeze: link.freeze };
     },
     async close() {
       for (const { agent } of agents) agent.stop("test over");

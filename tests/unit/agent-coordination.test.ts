@@ -120,6 +120,36 @@ describe("leases and takeover", () => {
   });
 });
 
+describe("orphans", () => {
+  test("an attempt left running with no lease (its holder died right after claiming) is taken over at start", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("hourly", { every: "1h" });
+    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
+    await h.store.insertRun({
+      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: new Date(T0 - 60 * MINUTE), attempt: 1, trigger: "schedule",
+      status: "running", machine_id: "ghost", claimed_at: new Date(T0 - 60 * MINUTE), lease_until: new Date(T0 - 59 * MINUTE),
+    });
+    h.startAgent("a");
+    await h.clock.advance(2000);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+    const second = await h.store.getRun(`${runId}#2`);
+    expect([second?.status, second?.reason]).toEqual(["success", undefined]);
+    expect(h.calls.map((c) => c.runId)).toEqual([runId]);
+  });
+
+  test("the primary writes its lease before its claim; a lost race leaves no lease behind", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("minutely", { every: "1m" });
+    const runId = `${jobId}@${new Date(T0 + MINUTE).toISOString()}`;
+    // Another agent (say, with a fast clock) claimed the occurrence already.
+    await h.store.insertRun({ _id: runId, run_id: runId, job_id: jobId, job_name: "minutely", scheduled_for: new Date(T0 + MINUTE), attempt: 1, trigger: "schedule", status: "success", machine_id: "other", claimed_at: new Date(T0) });
+    h.startAgent("a");
+    await h.clock.advanceTo(T0 + MINUTE + 100);
+    expect(h.calls).toHaveLength(0);
+    expect(await h.store.listLeases()).toEqual([]);
+  });
+});
+
 describe("overlap", () => {
   test("overlap: skip records a reason for an occurrence due while the previous run still runs", async () => {
     h = createHarness(T0 + 1000);
