@@ -529,6 +529,9 @@ export class Agent {
       await this.reloadJobs();
     } else if (command.type === "drain") {
       this.stop(`drain command ${command._id}`);
+    } else {
+      // Written by hand or by a newer version: acknowledged with this error, never guessed at.
+      throw new Error(`unknown command type ${JSON.stringify(command.type)}; this agent knows reload, reload-config and drain`);
     }
   }
 
