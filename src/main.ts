@@ -2,6 +2,7 @@
 import { renderUsage, runCommand } from "citty";
 import { main } from "./cli/index.ts";
 import { extractGlobalFlags, globalFlags } from "./cli/_globals.ts";
+import { flushOutput, writeErr, writeOut } from "./cli/_output.ts";
 import { EXIT_FAILED, EXIT_USAGE, FleetCronError } from "./core/errors.ts";
 import { versionLine } from "./version.ts";
 
@@ -23,14 +24,14 @@ async function resolveCommandFor(argv: string[]) {
 async function cli(argv: string[]): Promise<number> {
   try {
     if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-v")) {
-      process.stdout.write(`${versionLine()}\n`);
+      writeOut(`${versionLine()}\n`);
       return 0;
     }
     const { flags, rest } = extractGlobalFlags(argv);
     Object.assign(globalFlags, flags);
     if (rest.includes("--help") || rest.includes("-h")) {
       const cmd = await resolveCommandFor(rest.filter((a) => a !== "--help" && a !== "-h"));
-      process.stdout.write(`${await renderUsage(cmd)}\n`);
+      writeOut(`${await renderUsage(cmd)}\n`);
       return 0;
     }
     await runCommand(main, { rawArgs: rest });
@@ -38,17 +39,18 @@ async function cli(argv: string[]): Promise<number> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (error instanceof FleetCronError) {
-      process.stderr.write(`error: ${error.message}\n`);
+      writeErr(`error: ${error.message}\n`);
       return error.exitCode;
     }
     if (code && CITTY_USAGE_CODES.has(code)) {
-      process.stderr.write(`${await renderUsage(await resolveCommandFor(argv))}\n\nerror: ${(error as Error).message}\n`);
+      writeErr(`${await renderUsage(await resolveCommandFor(argv))}\n\nerror: ${(error as Error).message}\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`error: ${(error as Error)?.stack ?? String(error)}\n`);
+    writeErr(`error: ${(error as Error)?.stack ?? String(error)}\n`);
     return EXIT_FAILED;
   }
 }
 
 const exitCode = await cli(process.argv.slice(2));
+await flushOutput();
 process.exit(exitCode);

@@ -1,11 +1,34 @@
 import { globalFlags } from "./_globals.ts";
 
+// `process.exit` right after `process.stdout.write` loses what a slow reader (a pipe into a
+// script) has not taken yet, so `main.ts` awaits `flushOutput()` first: each write's callback
+// fires once its bytes are handed over. (`Bun.write(Bun.stdout, …)` is no way out: on a full pipe
+// in Bun 1.4.5 it repeats the part already written.)
+let pending: Promise<unknown> = Promise.resolve();
+
+function write(stream: NodeJS.WriteStream, text: string): void {
+  const written = new Promise<void>((resolve) => stream.write(text, () => resolve()));
+  pending = pending.then(() => written);
+}
+
+export function writeOut(text: string): void {
+  write(process.stdout, text);
+}
+
+export function writeErr(text: string): void {
+  write(process.stderr, text);
+}
+
+export function flushOutput(): Promise<unknown> {
+  return pending;
+}
+
 /** Data goes to stdout: as one JSON document with `--json`, else as the human rendering. */
 export function output(data: unknown, human: () => string): void {
-  if (globalFlags.json) process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
+  if (globalFlags.json) writeOut(`${JSON.stringify(data, null, 2)}\n`);
   else {
     const text = human();
-    if (text) process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+    if (text) writeOut(text.endsWith("\n") ? text : `${text}\n`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeHome, runCli, type TestHome } from "../support/cli.ts";
+import { cliCommand, makeHome, runCli, type TestHome } from "../support/cli.ts";
 import { startSink, type Sink } from "../support/sink.ts";
 
 /** The CLI as a user meets it: exit codes, messages that name file/job/field, --json on stdout. */
@@ -161,6 +161,26 @@ describe("listings", () => {
     const machines = await runCli(home, ["machines", "--json"]);
     expect(JSON.parse(machines.stdout).machines).toEqual([]);
   }, 30_000);
+});
+
+describe("large output", () => {
+  test("a large --json document reaches a slow reader whole (no truncation at exit)", async () => {
+    const other = makeHome({ tz: "UTC" }, "fleetcron-cli-big");
+    try {
+      const file = join(other.dir, "many.json");
+      writeFileSync(file, JSON.stringify(Array.from({ length: 1000 }, (_, i) => ({ name: `job-${i}`, every: "1h", url: "http://127.0.0.1:1/" }))));
+      expect((await runCli(other, ["jobs", "apply", file])).exitCode).toBe(0);
+      // A reader that starts late, through a shell pipe (the kernel's 64 KiB buffer fills first).
+      const shell = `${cliCommand().map((a) => `'${a}'`).join(" ")} jobs list --json | (sleep 1; cat)`;
+      const proc = Bun.spawn(["sh", "-c", shell], { env: other.env, stdout: "pipe", stderr: "pipe" });
+      const text = await new Response(proc.stdout).text();
+      expect(await proc.exited).toBe(0);
+      expect(text.length).toBeGreaterThan(200_000);
+      expect(JSON.parse(text).jobs).toHaveLength(1000);
+    } finally {
+      other.cleanup();
+    }
+  }, 60_000);
 });
 
 describe("config", () => {
