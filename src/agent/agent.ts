@@ -648,7 +648,11 @@ export class Agent {
         await finished;
       }
     }
-    await Promise.allSettled([...this.inFlight]);
+    // Claims, heartbeats and catch-ups still under way get a short grace, not a veto over stopping.
+    const settled = new AbortController();
+    void Promise.allSettled([...this.inFlight]).then(() => settled.abort());
+    await this.clock.sleep(Math.min(this.settings.shutdownTimeoutMs, 5000), settled.signal);
+    if (!settled.signal.aborted) this.log.warn(`stopping with ${this.inFlight.size} store operation(s) still unanswered`);
     try {
       await this.serials.release();
       const machine = await this.store.getMachine(this.settings.machineId);

@@ -34,6 +34,8 @@ export interface ChaosReport {
   faults: Record<string, number>;
   takeovers: number;
   clockSkewedAgent: boolean;
+  /** Agents that did not exit within 30 s of SIGTERM, with the end of their logs. */
+  stuckStops: string[];
 }
 
 interface Arrival {
@@ -183,7 +185,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (agent.proc.exitCode !== null) throw new Error(`an agent exited during the run (${agent.proc.exitCode}):\n${agent.log().slice(-2000)}`);
     }
     log("chaos: stopping the agents");
-    await Promise.all(agents.map((a) => a.stop("SIGTERM")));
+    const stuck: string[] = [];
+    await Promise.all(
+      agents.map(async (agent, i) => {
+        agent.proc.kill("SIGTERM");
+        const exited = await Promise.race([agent.proc.exited.then(() => true), Bun.sleep(30_000).then(() => false)]);
+        if (!exited) stuck.push(`agent-${i} did not stop within 30 s of SIGTERM:\n${agent.log().slice(-3000)}`);
+      }),
+    );
     log("chaos: reconciling");
 
     const store = await openMongoStore({ uri: mongo.uri, dbName });
@@ -194,7 +203,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await store.close();
     }
     const takeovers = runs.filter((r) => r.trigger === "takeover").length;
-    return { ...reconcile(arrivals, runs, from, to), faults, takeovers, clockSkewedAgent: faketime !== null };
+    return { ...reconcile(arrivals, runs, from, to), faults, takeovers, clockSkewedAgent: faketime !== null, stuckStops: stuck };
   } finally {
     await Promise.all(agents.map((a) => a?.stop("SIGKILL")));
     await server.stop(true);
@@ -247,5 +256,5 @@ if (import.meta.main) {
   const minutes = Number(arg("--minutes") ?? 8);
   const report = await runChaos({ durationMs: minutes * 60_000, faultGapMs: [4000, 12000], storeOutageMs: [15_000, 30_000], seed: arg("--seed") ? Number(arg("--seed")) : undefined });
   console.log(JSON.stringify(report, null, 2));
-  process.exit(report.duplicates.length === 0 && report.unaccounted.length === 0 ? 0 : 1);
+  process.exit(report.duplicates.length === 0 && report.unaccounted.length === 0 && report.stuckStops.length === 0 ? 0 : 1);
 }

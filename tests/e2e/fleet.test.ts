@@ -120,7 +120,9 @@ describe("fleet on a MongoDB-wire store", () => {
       [3, "agent-c"],
     ]);
     const jobsFile = join(homes.get("agent-a")!.dir, "jobs.json");
-    writeFileSync(jobsFile, JSON.stringify([{ name: "tick", every: "1s", url: "{{SINK}}/tick?m={{machine_id}}" }]));
+    // overlap: allow keeps this about coordination: on a loaded machine a run can outlast a
+    // second, and "skip" would then (rightly) skip the next occurrence.
+    writeFileSync(jobsFile, JSON.stringify([{ name: "tick", every: "1s", overlap: "allow", url: "{{SINK}}/tick?m={{machine_id}}" }]));
     expect((await runCli(homes.get("agent-a")!, ["jobs", "apply", jobsFile])).exitCode).toBe(0);
 
     await waitUntil(() => ticks().length >= 62, 120_000, "62 deliveries");
@@ -174,7 +176,7 @@ describe("fleet on a MongoDB-wire store", () => {
     writeFileSync(
       jobsFile,
       JSON.stringify([
-        { name: "tick", every: "1s", url: "{{SINK}}/tick?m={{machine_id}}" },
+        { name: "tick", every: "1s", overlap: "allow", url: "{{SINK}}/tick?m={{machine_id}}" },
         { name: "slow", cron, url: "{{SINK}}/slow?m={{machine_id}}", timeout_sec: 20 },
       ]),
     );

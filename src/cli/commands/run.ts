@@ -73,9 +73,6 @@ export default defineCommand({
 });
 
 async function closeQuietly(store: Store): Promise<void> {
-  try {
-    await store.close();
-  } catch {
-    // The process is exiting; a store that cannot close cleanly has nothing left to lose.
-  }
+  // The process is exiting: a store that cannot close cleanly (or quickly) has nothing left to lose.
+  await Promise.race([store.close().catch(() => {}), Bun.sleep(5000)]);
 }
