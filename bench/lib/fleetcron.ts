@@ -21,7 +21,9 @@ export interface LaunchOptions {
 /** How agents are started in this run (set once by the runner from its flags). */
 export const launch: LaunchOptions = {};
 
-function command(extraBunFlags: string[] = []): string[] {
+/** `main` overrides the entry point (another checkout's src/main.ts, for side-by-side comparisons). */
+function command(extraBunFlags: string[] = [], main?: string): string[] {
+  if (main) return [process.execPath, ...(launch.bunFlags ?? []), ...extraBunFlags, main];
   if (launch.bin) return [launch.bin];
   return [process.execPath, ...(launch.bunFlags ?? []), ...extraBunFlags, MAIN];
 }
@@ -38,6 +40,7 @@ export class Agent {
     readonly machineId: string,
     config: Record<string, unknown>,
     private readonly extraEnv: Record<string, string> = {},
+    readonly main?: string,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${machineId}-`));
     this.configPath = join(this.dir, "config.json");
@@ -62,7 +65,7 @@ export class Agent {
   start(extraBunFlags: string[] = []): void {
     this.logPath = join(this.dir, `agent-${++this.starts}.log`);
     const fd = openSync(this.logPath, "a");
-    this.proc = Bun.spawn([...command(extraBunFlags), "run"], { env: this.env, stdout: fd, stderr: fd, stdin: "ignore" });
+    this.proc = Bun.spawn([...command(extraBunFlags, this.main), "run"], { env: this.env, stdout: fd, stderr: fd, stdin: "ignore" });
     closeSync(fd);
   }
 
@@ -97,7 +100,7 @@ export class Agent {
   }
 
   async cli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    const proc = Bun.spawn([...command(), ...args], { env: this.env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const proc = Bun.spawn([...command([], this.main), ...args], { env: this.env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
     const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     return { exitCode, stdout, stderr };
   }
@@ -117,9 +120,10 @@ export class Fleet {
     count: number,
     settings: Record<string, unknown> = {},
     extraEnv: Record<string, string> = {},
+    main?: string,
   ) {
     const storeConfig = store.kind === "sqlite" ? { sqlite_path: store.path } : { mongodb_uri: store.uri, db_name: store.db };
-    this.agents = Array.from({ length: count }, (_, i) => new Agent(`${name}-${String.fromCharCode(97 + i)}`, { tz: "UTC", ...storeConfig, ...settings }, extraEnv));
+    this.agents = Array.from({ length: count }, (_, i) => new Agent(`${name}-${String.fromCharCode(97 + i)}`, { tz: "UTC", ...storeConfig, ...settings }, extraEnv, main));
   }
 
   /** Starts the agents one after another, so serials follow their order (a = serial 1). */
