@@ -6,6 +6,7 @@ import { openMongoStore } from "../../src/store/mongo.ts";
 import type { MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
 import { startMongo, type TestMongo } from "../support/ferretdb.ts";
 import { storeContract } from "./store.contract.ts";
+import { seedDailyReport, seedDataPipeline } from "../fixtures/seed-jobs.ts";
 
 /**
  * The store contract and the seed's compatibility promises, on MONGODB_URI or a throwaway FerretDB
@@ -64,28 +65,8 @@ if (!server) {
     test("a job inserted the seed's way is listed, found by id and name, replaced and deleted by its hex id", async () => {
       await withRaw("seedjobs", async (store, raw) => {
         const daily = new ObjectId();
-        await raw.collection("jobs").insertOne({
-          _id: daily,
-          name: "Daily Report",
-          enabled: true,
-          hour: 9,
-          minute: 30,
-          method: "GET",
-          url: "{{BASE_URL}}/report",
-          headers: { Authorization: "Bearer {{API_SECRET}}" },
-          timeout_sec: 30,
-          retry: { retries: 3, delay_sec: 5 },
-        });
-        await raw.collection("jobs").insertOne({
-          name: "Data Pipeline",
-          enabled: true,
-          hour: null,
-          minute: 0,
-          actions: [
-            { type: "http", name: "Fetch Data", method: "GET", url: "{{BASE_URL}}/api/data", timeout_sec: 60 },
-            { type: "http", name: "Process Data", method: "POST", url: "{{BASE_URL}}/api/process", when: { hour_in: [0, 12] }, continue_on_failure: false },
-          ],
-        });
+        await raw.collection("jobs").insertOne({ _id: daily, ...seedDailyReport() });
+        await raw.collection("jobs").insertOne(seedDataPipeline());
         // A hand-made job with a plain string id must be reachable too.
         await raw.collection<{ _id: string; name: string }>("jobs").insertOne({ _id: "nightly", name: "Nightly" });
 

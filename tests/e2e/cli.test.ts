@@ -3,35 +3,14 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cliCommand, makeHome, runCli, type TestHome } from "../support/cli.ts";
 import { startSink, type Sink } from "../support/sink.ts";
+import { seedDailyReport, seedDataPipeline } from "../fixtures/seed-jobs.ts";
 
 /** The CLI as a user meets it: exit codes, messages that name file/job/field, --json on stdout. */
 let home: TestHome;
 let sink: Sink;
 
-// The seed README's two example jobs, pasted as JSON (its `//` comments removed).
-const SEED_JOBS = [
-  {
-    name: "Daily Report",
-    enabled: true,
-    hour: 9,
-    minute: 30,
-    method: "GET",
-    url: "{{BASE_URL}}/report",
-    headers: { Authorization: "Bearer {{API_SECRET}}" },
-    timeout_sec: 30,
-    retry: { retries: 3, delay_sec: 5 },
-  },
-  {
-    name: "Data Pipeline",
-    enabled: true,
-    hour: null,
-    minute: 0,
-    actions: [
-      { type: "http", name: "Fetch Data", method: "GET", url: "{{BASE_URL}}/api/data", timeout_sec: 60 },
-      { type: "http", name: "Process Data", method: "POST", url: "{{BASE_URL}}/api/process", when: { hour_in: [0, 12] }, continue_on_failure: false },
-    ],
-  },
-];
+// The seed README's two example jobs, pasted into a jobs file unchanged.
+const SEED_JOBS = [seedDailyReport(), seedDataPipeline()];
 
 beforeAll(() => {
   sink = startSink();

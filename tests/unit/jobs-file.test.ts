@@ -5,30 +5,10 @@ import { join } from "node:path";
 import { EXIT_FAILED, EXIT_USAGE, FleetCronError } from "../../src/core/errors.ts";
 import { readJobsFile } from "../../src/jobs/file.ts";
 import { formatProblems, parseStoredJobs, validateJobDocs } from "../../src/jobs/validate.ts";
+import { seedDailyReport, seedDataPipeline } from "../fixtures/seed-jobs.ts";
 
-// The seed README's example jobs (comments removed); repeated from jobs-schema.test.ts because
-// importing a test file would run its tests twice.
-const SEED_DAILY_REPORT = {
-  name: "Daily Report",
-  enabled: true,
-  hour: 9,
-  minute: 30,
-  method: "GET",
-  url: "{{BASE_URL}}/report",
-  headers: { Authorization: "Bearer {{API_SECRET}}" },
-  timeout_sec: 30,
-  retry: { retries: 3, delay_sec: 5 },
-};
-const SEED_DATA_PIPELINE = {
-  name: "Data Pipeline",
-  enabled: true,
-  hour: null,
-  minute: 0,
-  actions: [
-    { type: "http", name: "Fetch Data", method: "GET", url: "{{BASE_URL}}/api/data", timeout_sec: 60 },
-    { type: "http", name: "Process Data", method: "POST", url: "{{BASE_URL}}/api/process", when: { hour_in: [0, 12] }, continue_on_failure: false },
-  ],
-};
+const SEED_DAILY_REPORT = seedDailyReport();
+const SEED_DATA_PIPELINE = seedDataPipeline();
 
 const secretKeys = ["BASE_URL", "API_SECRET"];
 let dir: string;

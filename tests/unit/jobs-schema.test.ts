@@ -1,29 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { parseJobDocument, type JobParseContext } from "../../src/jobs/schema.ts";
 import type { Job, ValidationProblem } from "../../src/jobs/types.ts";
+import { seedDailyReport, seedDataPipeline } from "../fixtures/seed-jobs.ts";
 
-/** The seed README's two example jobs, exactly as inserted there (comments removed). */
-const SEED_DAILY_REPORT = {
-  name: "Daily Report",
-  enabled: true,
-  hour: 9,
-  minute: 30,
-  method: "GET",
-  url: "{{BASE_URL}}/report",
-  headers: { Authorization: "Bearer {{API_SECRET}}" },
-  timeout_sec: 30,
-  retry: { retries: 3, delay_sec: 5 },
-};
-const SEED_DATA_PIPELINE = {
-  name: "Data Pipeline",
-  enabled: true,
-  hour: null,
-  minute: 0,
-  actions: [
-    { type: "http", name: "Fetch Data", method: "GET", url: "{{BASE_URL}}/api/data", timeout_sec: 60 },
-    { type: "http", name: "Process Data", method: "POST", url: "{{BASE_URL}}/api/process", when: { hour_in: [0, 12] }, continue_on_failure: false },
-  ],
-};
+const SEED_DAILY_REPORT = seedDailyReport();
+const SEED_DATA_PIPELINE = seedDataPipeline();
 
 const ctx: JobParseContext = { secretKeys: ["BASE_URL", "API_SECRET"], id: "abc123" };
 const RETRY_DEFAULTS = { retries: 0, delay_sec: 5, backoff: 2, max_delay_sec: 300, jitter: 0 };
