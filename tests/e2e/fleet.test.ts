@@ -253,6 +253,15 @@ describe("fleet on a MongoDB-wire store", () => {
   test("reload and reload-config are acknowledged by every live agent; --wait reports one that does not answer", async () => {
     if (unavailable) return; // reported by the last test; CI fails in beforeAll
     const home = homes.get("agent-a")!;
+    // After the outage each agent must have heartbeated again before it counts as a live target.
+    await waitUntil(
+      async () => {
+        const machines = JSON.parse((await runCli(home, ["machines", "--json"])).stdout).machines as { alive: boolean }[];
+        return machines.filter((m) => m.alive).length === 3;
+      },
+      30_000,
+      "all three agents alive",
+    );
     for (const command of ["reload", "reload-config"]) {
       const result = await runCli(home, [command, "--wait", "--timeout", "10", "--json"]);
       expect(result.exitCode).toBe(0);
