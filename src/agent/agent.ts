@@ -108,6 +108,7 @@ export class Agent {
   private missedDuringOutage: Occurrence[] = [];
   private nextHeartbeatAt = 0;
   private heartbeatInFlight = false;
+  private catchingUp = false;
   private lastPruneAt = 0;
   private reportedInvalid = new Set<string>();
   /** Set once start-up has placed every job in time; later reloads schedule new jobs from now. */
@@ -392,8 +393,21 @@ export class Agent {
 
   /** Occurrences this agent could not claim (in time) while the store was unreachable or slow. */
   private async outageCatchup(): Promise<void> {
+    this.catchingUp = true;
     const missed = this.missedDuringOutage;
     this.missedDuringOutage = [];
+    try {
+      await this.catchUpMissed(missed);
+    } catch (error) {
+      // The store failed again: keep them for the next recovery (unique inserts make a redo safe).
+      this.missedDuringOutage.unshift(...missed);
+      this.health.failed(this.clock.now(), error);
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private async catchUpMissed(missed: Occurrence[]): Promise<void> {
     const byJob = new Map<string, number[]>();
     for (const { job, instant } of missed) byJob.set(job.id, [...(byJob.get(job.id) ?? []), instant]);
     for (const [id, instants] of byJob) {
@@ -425,9 +439,10 @@ export class Agent {
   private async heartbeatTick(): Promise<void> {
     this.heartbeatInFlight = true;
     try {
-      await this.heartbeat();
+      await this.withinHeartbeatDeadline(this.heartbeat());
       this.health.succeeded(this.clock.now());
-      if (this.missedDuringOutage.length > 0) await this.outageCatchup();
+      // Apart from the heartbeat: a slow catch-up must not make this agent look dead.
+      if (this.missedDuringOutage.length > 0 && !this.catchingUp) this.track(this.outageCatchup());
       this.nextHeartbeatAt = this.clock.now() + this.settings.heartbeatMs;
     } catch (error) {
       this.health.failed(this.clock.now(), error);
@@ -436,6 +451,19 @@ export class Agent {
       this.heartbeatInFlight = false;
       this.wake.abort();
     }
+  }
+
+  /**
+   * A heartbeat stuck on a store call that never answers (a half-open connection) must not stop
+   * the next ones: past the deadline it counts as a failed heartbeat and the next one is tried.
+   */
+  private async withinHeartbeatDeadline(work: Promise<void>): Promise<void> {
+    const deadlineMs = Math.max(4 * this.settings.heartbeatMs, 10_000);
+    const timedOut = new AbortController();
+    const done = work.finally(() => timedOut.abort());
+    await Promise.race([done, this.clock.sleep(deadlineMs, timedOut.signal).then(() => {
+      if (!timedOut.signal.aborted) throw new Error(`heartbeat got no answer from the store within ${deadlineMs / 1000} s`);
+    })]);
   }
 
   private async heartbeat(): Promise<void> {
