@@ -49,11 +49,13 @@ for (const size of sizes) {
     "insertOne duplicate (lost claim)": await time(20, (i) => col.insertOne(doc((i * 13) % size)).catch(() => null)),
     "findOne {_id}": await time(20, (i) => col.findOne({ _id: probe(i) })),
     "updateOne {_id} $set": await time(10, (i) => col.updateOne({ _id: probe(i) }, { $set: { status: "success", finished_at: new Date() } })),
-    "replaceOne {_id} upsert": await time(10, (i) => col.replaceOne({ _id: probe(i) }, { ...doc(0), _id: undefined } as never, { upsert: true })),
+    "replaceOne {_id} upsert": await time(10, (i) => {
+      const { _id, ...rest } = doc(0);
+      return col.replaceOne({ _id: probe(i) }, rest, { upsert: true });
+    }),
     "deleteOne {_id}": await time(10, (i) => col.deleteOne({ _id: `new-${size}-${i + 1}` })),
     "insertMany 100 (batched claims)": await time(5, (i) => col.insertMany(Array.from({ length: 100 }, (_, j) => ({ ...doc(0), _id: `batch-${size}-${i}-${j}` })), { ordered: false })),
   });
-  have += 0;
 }
 console.table(rows);
 await client.close();

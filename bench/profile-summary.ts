@@ -27,6 +27,7 @@ const area = (url: string) => {
 
 const self = new Map<string, number>();
 const inclusiveArea = new Map<string, number>();
+const inclusiveSrc = new Map<string, number>();
 let total = 0;
 let idle = 0;
 for (const id of profile.samples) {
@@ -42,10 +43,18 @@ for (const id of profile.samples) {
   self.set(key, (self.get(key) ?? 0) + 1);
   const seen = new Set<string>();
   for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-    const a = area(byId.get(cur)!.callFrame.url);
+    const frame = byId.get(cur)!.callFrame;
+    const a = area(frame.url);
     if (!seen.has(a)) {
       seen.add(a);
       inclusiveArea.set(a, (inclusiveArea.get(a) ?? 0) + 1);
+    }
+    if (a.startsWith("src/")) {
+      const fn = `${frame.functionName || "(anonymous)"} ${a}:${frame.lineNumber + 1}`;
+      if (!seen.has(fn)) {
+        seen.add(fn);
+        inclusiveSrc.set(fn, (inclusiveSrc.get(fn) ?? 0) + 1);
+      }
     }
   }
 }
@@ -54,4 +63,6 @@ console.log(`${total} busy samples, ${idle} idle\n\nTop self (busy samples):`);
 for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${pct(v).padStart(6)}  ${v}  ${k}`);
 console.log("\nInclusive by area (a sample counts once per area on its stack):");
 for (const [k, v] of [...inclusiveArea].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${pct(v).padStart(6)}  ${v}  ${k}`);
+console.log("\nInclusive by FleetCron function (src/):");
+for (const [k, v] of [...inclusiveSrc].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${pct(v).padStart(6)}  ${v}  ${k}`);
 export {};

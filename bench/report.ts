@@ -31,6 +31,12 @@ const verdict = (ok: boolean | null) => (ok === null ? "n/a" : ok ? "met" : "**n
 const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 1) =>
   a === null || a === undefined || b === null || b === undefined ? "—" : b === 0 ? (a > 0 ? "∞ (peer: none)" : "—") : `${(a / b).toFixed(digits)}×`;
 
+/** Attempts ≥ 2 among a burst's run records: re-runs after a lost lease (same Idempotency-Key). */
+function takeovers(records: Record<string, number> | undefined): string {
+  const later = Object.entries(records ?? {}).filter(([k]) => k.includes("attempt"));
+  return later.length ? `taken over: ${later.map(([k, v]) => `${v} ${k}`).join(", ")}` : "";
+}
+
 export function report(doc: Doc): string {
   const out: string[] = [];
   const r = doc.results;
@@ -85,7 +91,7 @@ export function report(doc: Doc): string {
     out.push(
       table(
         ["jobs", "system", "store", "agents", "delivered", "all delivered after", "first", "p50", "p99", "claims/s", "deliveries/s", "dup", "CPU s: agents / store", "note"],
-        r.burst.map((x) => [x.jobs, x.system, x.store, x.agents, x.delivered, f(x.all_delivered_s, " s"), f(x.first_delivery_ms, " ms", 0), f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.claims_per_s), f(x.deliveries_per_s), x.duplicates, `${f(x.agent_cpu_s)} / ${f(x.store_cpu_s)}`, x.note ?? ""]),
+        r.burst.map((x) => [x.jobs, x.system, x.store, x.agents, x.delivered, f(x.all_delivered_s, " s"), f(x.first_delivery_ms, " ms", 0), f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.claims_per_s), f(x.deliveries_per_s), x.duplicates, `${f(x.agent_cpu_s)} / ${f(x.store_cpu_s)}`, [x.note, takeovers(x.run_records)].filter(Boolean).join("; ")]),
       ),
     );
     const ratios: string[] = [];
@@ -110,8 +116,8 @@ export function report(doc: Doc): string {
     out.push(`\n### Idle — one agent with 1,000 jobs due hourly, none due in the window`);
     out.push(
       table(
-        ["store", "window", "CPU (one core)", "RSS (end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
-        r.idle.map((x) => [x.store, `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
+        ["store", "window", "CPU (one core)", "RSS (start / end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
+        r.idle.map((x) => [x.store, `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
       ),
     );
     for (const x of r.idle) targets.push([`idle < 1 % CPU and < 80 MB RSS (${x.store})`, `${f(x.cpu_pct, " %")}, ${f(x.rss_max_mb, " MB")}`, verdict(x.cpu_pct === null || x.rss_max_mb === null ? null : x.cpu_pct < 1 && x.rss_max_mb < 80)]);

@@ -27,6 +27,8 @@ export interface BurstResult {
   /** CPU seconds used from the instant until the last delivery: the agents (summed), and FerretDB. */
   agent_cpu_s?: number | null;
   store_cpu_s?: number | null;
+  /** Run records by status when the burst ended (attempt ≥ 2: taken over after a lost lease). */
+  run_records?: Record<string, number>;
   /** FerretDB requests per occurrence, by command, from the instant until the last delivery. */
   store_ops_per_occurrence?: Record<string, number>;
   note?: string;
@@ -103,13 +105,16 @@ async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: num
       }
       await sleep(300); // late duplicates, if any, would show up here
       const summary = summarizeArrivals(ctx, sys, at, n);
-      const runs = (await readRuns(store)).filter((r) => r.attempt === 1);
+      const allRuns = await readRuns(store);
+      const runs = allRuns.filter((r) => r.attempt === 1);
+      const statuses: Record<string, number> = {};
+      for (const r of allRuns) statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] = (statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] ?? 0) + 1;
       const lastClaim = runs.length ? Math.max(...runs.map((r) => r.claimed_at)) : null;
       const claims = runs.length >= n && lastClaim !== null ? round(n / Math.max(0.001, (lastClaim - at) / 1000), 0) : null;
       const byMachine = new Map<string, number>();
       for (const a of ctx.sink.of(sys)) byMachine.set(a.machine, (byMachine.get(a.machine) ?? 0) + 1);
       log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, by machine ${JSON.stringify(Object.fromEntries(byMachine))}`);
-      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { note: `deliveries by agent: ${[...byMachine.values()].join("/")}` } : {}) };
+      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { note: `deliveries by agent: ${[...byMachine.values()].join("/")}` } : {}) };
     } finally {
       await fleet.down();
       fleet.cleanup();
@@ -128,7 +133,7 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
   const worker = startAgenda({ uri: ctx.ferret.uri, db, name: `${sys}-a`, sink: ctx.sink.url, sys, ...opts });
   ctx.sink.clear(sys);
   try {
-    await worker.ready();
+    await worker.ready(120_000); // FerretDB may still be busy with the previous burst's leftovers
     const at = nextSecond(1500);
     await insertAgendaJobs(ctx.ferret.uri, db, n, at);
     const setup = (Date.now() - setupStart) / 1000;
@@ -168,12 +173,21 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
 export async function burst(ctx: Context): Promise<BurstResult[]> {
   const results: BurstResult[] = [];
   const { plan } = ctx;
-  for (const n of plan.burstSizes) for (const agents of [1, 3]) results.push(await fleetBurst(ctx, "sqlite", agents, n));
+  // One case failing (a process that does not start, say) is reported in its row; the rest go on.
+  const attempt = async (system: string, store: BurstResult["store"], agents: number, n: number, run: () => Promise<BurstResult>) => {
+    try {
+      results.push(await run());
+    } catch (error) {
+      log(`burst ${system} ${store} ×${agents} ${n}: ${(error as Error).message.split("\n")[0]}`);
+      results.push({ system, store, agents, jobs: n, delivered: 0, duplicates: 0, all_delivered_s: null, first_delivery_ms: null, p50_ms: null, p99_ms: null, claims_per_s: null, deliveries_per_s: null, setup_s: 0, note: `failed: ${(error as Error).message.split("\n")[0]}` });
+    }
+  };
+  for (const n of plan.burstSizes) for (const agents of [1, 3]) await attempt("FleetCron", "sqlite", agents, n, () => fleetBurst(ctx, "sqlite", agents, n));
   for (const n of plan.burstSizesFerret) {
-    for (const agents of [1, 3]) results.push(await fleetBurst(ctx, "ferretdb", agents, n));
-    results.push(await agendaBurst(ctx, "tight", n));
+    for (const agents of [1, 3]) await attempt("FleetCron", "ferretdb", agents, n, () => fleetBurst(ctx, "ferretdb", agents, n));
+    await attempt("Agenda (tight)", "ferretdb", 1, n, () => agendaBurst(ctx, "tight", n));
     // Agenda's defaults (concurrency 5, a scan every 5 s) only at the smallest size.
-    if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) results.push(await agendaBurst(ctx, "default", n));
+    if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) await attempt("Agenda (default)", "ferretdb", 1, n, () => agendaBurst(ctx, "default", n));
   }
   return results;
 }

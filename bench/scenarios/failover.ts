@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import type { Context } from "../lib/context.ts";
 import { dropDb, Fleet, type Agent } from "../lib/fleetcron.ts";
@@ -82,7 +84,11 @@ async function fleetFailover(ctx: Context, fleet: Fleet, settings: string, stepS
       samples.push({ lateness_ms: round(first.arrived - first.scheduled, 1)!, gap_ms: round(first.arrived - killedAt, 1)!, missed });
       log(`${sys}: kill ${k + 1}: ${victim.machineId} killed; ${first.machine} delivered ${new Date(first.scheduled).toISOString().slice(11, 19)} ${(first.arrived - first.scheduled).toFixed(0)} ms late, ${(first.arrived - killedAt).toFixed(0)} ms after the kill`);
     } else {
-      log(`${sys}: kill ${k + 1}: no failover delivery`);
+      // Kept for a post-mortem: every agent's log and what the sink saw after the kill.
+      const file = join(ctx.resultsDir, `failover-${sys}-kill${k + 1}-${new Date(killedAt).toISOString().replace(/[:.]/g, "-")}.log`);
+      const after = ctx.sink.of(sys).filter((a) => a.arrived > killedAt - 2000).map((a) => `${new Date(a.arrived).toISOString()} ${a.machine} ${new Date(a.scheduled).toISOString()}`);
+      writeFileSync(file, [`killed ${victim.machineId} at ${new Date(killedAt).toISOString()}`, "sink:", ...after, ...fleet.agents.map((a) => `--- ${a.machineId} (${a.logPath})\n${a.log().split("\n").slice(-80).join("\n")}`)].join("\n"));
+      log(`${sys}: kill ${k + 1}: no failover delivery within ${stepSec * 3 + 20} s (logs in ${file})`);
     }
     // Bring the victim back; with its machine id it keeps its serial and fires first again.
     await victim.up();

@@ -17,6 +17,8 @@ export interface IdleResult {
   jobs: number;
   window_s: number;
   cpu_pct: number | null;
+  /** RSS when the window opened, at its end, and the highest sample. */
+  rss_start_mb: number | null;
   rss_mb: number | null;
   rss_max_mb: number | null;
   store_ops_per_min: number | null;
@@ -60,6 +62,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
     const sqliteOps0 = readOps();
     const ferretOps0 = await ferret.requests();
     const rssMax = [0, 0];
+    const rssStart = agents.map((a) => rssMb(a.pid));
     log(`idle: watching 2 agents with ${JOBS} hourly jobs each for ${ctx.plan.idleSec} s`);
     while (Date.now() - t0 < ctx.plan.idleSec * 1000) {
       await sleep(1000);
@@ -91,6 +94,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
         jobs: JOBS,
         window_s: round(seconds, 0)!,
         cpu_pct: cpuPct(0),
+        rss_start_mb: round(rssStart[0] ?? null, 1),
         rss_mb: round(rssMb(agents[0]!.pid), 1),
         rss_max_mb: round(rssMax[0]!, 1),
         store_ops_per_min: sqliteOps0 && sqliteOps1 ? perMin(sqliteOps1.total - sqliteOps0.total) : null,
@@ -102,6 +106,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
         jobs: JOBS,
         window_s: round(seconds, 0)!,
         cpu_pct: cpuPct(1),
+        rss_start_mb: round(rssStart[1] ?? null, 1),
         rss_mb: round(rssMb(agents[1]!.pid), 1),
         rss_max_mb: round(rssMax[1]!, 1),
         store_ops_per_min: perMin(ferretTotal),
