@@ -602,7 +602,15 @@ export class Agent {
     else if (next > MAX_ATTEMPTS) (status = "skipped"), (reason = `previous attempt lost; no attempt beyond ${MAX_ATTEMPTS}`);
     const base = job ?? ({ id: run.job_id, name: run.job_name } as Job);
     const successor = { ...this.newRun(base, run.run_id, next, run.scheduled_for.getTime(), "takeover", status, now), ...(reason ? { reason } : {}) };
-    if (!(await this.store.insertRun(successor))) return; // another agent took it over first
+    // The successor's lease comes first: the old holder, should it still be alive, learns from
+    // `leases` alone that it has been fenced off (see isFenced).
+    const successorLease = leaseOf(successor, this.settings.machineId, now + this.settings.leaseMs);
+    await this.store.putLease(successorLease);
+    if (!(await this.store.insertRun(successor))) {
+      await this.store.deleteLease(successorLease._id); // another agent took it over first
+      return;
+    }
+    if (status !== "running") await this.store.deleteLease(successorLease._id);
     await this.store.updateRun(run._id, {
       status: "lost",
       finished_at: new Date(now),

@@ -96,13 +96,13 @@ async function writeFinal(ctx: ExecuteContext, run: RunRecord, final: Partial<Ru
   const deadline = ctx.clock.now() + Math.max(ctx.leaseMs * 4, 60_000);
   for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
     try {
-      if (await isFenced(ctx.store, run)) {
+      if (await isFenced(ctx.store, run, ctx.machineId)) {
         ctx.log.warn(`${run._id}: a later attempt took over; not recording this attempt's result (${final.status})`);
       } else {
         await ctx.store.updateRun(run._id, final);
         // A takeover may have marked this attempt lost between the check and the write: look
         // again, so the record says `lost` whenever a later attempt exists.
-        if (await isFenced(ctx.store, run)) {
+        if (await isFenced(ctx.store, run, ctx.machineId)) {
           await ctx.store.updateRun(run._id, { status: "lost", reason: `finished (${final.status}) after its lease had run out and attempt ${run.attempt + 1} took over` });
         }
       }

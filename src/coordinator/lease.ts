@@ -9,20 +9,22 @@ import { attemptId } from "./occurrence.ts";
  * the attempt number is the fencing token, so the older attempt never writes over the newer one.
  */
 
-/** Whether a later attempt of this occurrence exists, i.e. this attempt was taken over. */
-export async function isFenced(store: Pick<Store, "getRun">, run: Pick<RunRecord, "run_id" | "attempt">): Promise<boolean> {
+/** Whether a later attempt of this occurrence exists in `job_runs`, i.e. this attempt was taken over. */
+async function laterAttemptExists(store: Pick<Store, "getRun">, run: Pick<RunRecord, "run_id" | "attempt">): Promise<boolean> {
   return (await store.getRun(attemptId(run.run_id, run.attempt + 1))) !== null;
 }
 
 /**
- * The same question asked of the small `leases` collection, for the renewal loop: a later
- * attempt's lease, or our own lease gone (a takeover deletes it) confirmed against `job_runs`.
- * On FerretDB v1 even a lookup by `_id` reads the whole table, so the hot path avoids `job_runs`.
+ * Whether this attempt was taken over, asked of the small `leases` collection first: a takeover
+ * writes the next attempt's lease before it claims, and deletes this attempt's lease only after
+ * marking it lost. So a later attempt's lease means fenced; our own lease present (and no later
+ * one) means not; our own lease gone is settled by `job_runs`. On FerretDB v1 even a lookup by
+ * `_id` reads the whole run history, so renewals and final writes avoid it.
  */
-async function isFencedByLeases(store: Pick<Store, "getRun" | "listLeases">, run: RunRecord, machineId: string): Promise<boolean> {
+export async function isFenced(store: Pick<Store, "getRun" | "listLeases">, run: RunRecord, machineId: string): Promise<boolean> {
   const leases = (await store.listLeases()).filter((l) => l.run_id === run.run_id);
   if (leases.some((l) => l.attempt > run.attempt)) return true;
-  return leases.some((l) => l._id === leaseId(run._id, machineId)) ? false : isFenced(store, run);
+  return leases.some((l) => l._id === leaseId(run._id, machineId)) ? false : laterAttemptExists(store, run);
 }
 
 /**
@@ -86,7 +88,7 @@ export function startLeaseRenewal(opts: {
       if (stopped.signal.aborted) return;
       const now = clock.now();
       try {
-        if (await isFencedByLeases(store, run, machineId)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
+        if (await isFenced(store, run, machineId)) return lose(`lease lost: attempt ${run.attempt + 1} has taken over`);
         const until = now + leaseMs;
         // Only the lease document is renewed: the run record keeps its claim-time lease_until
         // until it finishes, so a renewal never rewrites the (large) run history.
