@@ -72,7 +72,7 @@ const loadBefore = loadavg();
 log(`FleetCron bench (${plan.quick ? "quick" : "full"}): ${only.join(", ")}; load ${loadBefore}`);
 
 const sink = startSink({ slowMs: 600_000 });
-const ferret = await startFerret("main");
+const ferret = await startFerret("main", resultsDir);
 let dbCounter = 0;
 const ctx: Context = { plan, sink, ferret, tmp, resultsDir, db: (prefix) => `${prefix}_${++dbCounter}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60) };
 

@@ -1,5 +1,5 @@
 import type { Subprocess } from "bun";
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,8 @@ process.on("exit", () => {
   for (const proc of running) proc.kill("SIGKILL");
 });
 
-export async function startFerret(label = "ferretdb"): Promise<Ferret> {
+/** `keepLogIn`: a folder the log is copied to when FerretDB exited on its own (a crash) before stop(). */
+export async function startFerret(label = "ferretdb", keepLogIn?: string): Promise<Ferret> {
   const bin = await ferretDbBinary();
   const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${label}-`));
   mkdirSync(join(dir, "data"));
@@ -68,6 +69,11 @@ export async function startFerret(label = "ferretdb"): Promise<Ferret> {
       return counts;
     },
     async stop() {
+      if ((proc.exitCode !== null || proc.signalCode !== null) && keepLogIn) {
+        const kept = join(keepLogIn, `ferretdb-${label}-exited-${Date.now()}.log`);
+        copyFileSync(join(dir, "ferretdb.log"), kept);
+        process.stderr.write(`FerretDB (${label}) had exited (${proc.exitCode ?? proc.signalCode}); its log: ${kept}\n`);
+      }
       proc.kill("SIGTERM");
       const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
       if (!exited) proc.kill("SIGKILL");
