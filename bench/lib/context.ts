@@ -37,12 +37,12 @@ export interface Context {
 
 export const QUICK_PLAN: Plan = {
   quick: true,
-  latenessSec: 30,
+  latenessSec: 25,
   kills: 3,
   burstSizes: [1000],
-  burstSizesFerret: [200],
+  burstSizesFerret: [100],
   burstCapSec: 45,
-  agendaBurstCapSec: 15,
+  agendaBurstCapSec: 25,
   agendaDefaultBurst: false,
   idleSec: 20,
   agendaDefaultFailoverCapSec: 15,
