@@ -99,6 +99,7 @@ export function report(doc: Doc): string {
       const fc = r.burst.find((x) => x.jobs === n && x.system === "FleetCron" && x.store === "ferretdb" && x.agents === 1);
       const ag = r.burst.find((x) => x.jobs === n && x.system === "Agenda (tight)");
       const agd = r.burst.find((x) => x.jobs === n && x.system === "Agenda (default)");
+      if (!fc || !ag) continue;
       ratios.push(`${n} jobs: ${ratio(fc?.deliveries_per_s, ag?.deliveries_per_s)} Agenda (tight)${agd ? `, ${ratio(fc?.deliveries_per_s, agd?.deliveries_per_s)} Agenda (default)` : ""}`);
       if (fc && ag) targets.push([`≥ 10× Agenda's burst throughput (${n} jobs, FerretDB, 1 worker each)`, ratio(fc.deliveries_per_s, ag.deliveries_per_s), verdict(fc.deliveries_per_s !== null && ag.deliveries_per_s !== null ? fc.deliveries_per_s >= 10 * ag.deliveries_per_s : null)]);
     }

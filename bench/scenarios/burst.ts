@@ -64,7 +64,7 @@ function summarizeArrivals(ctx: Context, sys: string, at: number, n: number) {
     first_delivery_ms: lateness.length ? round(Math.min(...lateness), 1) : null,
     p50_ms: round(percentile(lateness, 50), 0),
     p99_ms: round(percentile(lateness, 99), 0),
-    deliveries_per_s: delivered >= n && last !== null ? round(n / Math.max(0.001, (last - at) / 1000), 0) : round(delivered / ((Date.now() - at) / 1000), 0),
+    deliveries_per_s: delivered >= n && last !== null ? round(n / Math.max(0.001, (last - at) / 1000), 1) : round(delivered / ((Date.now() - at) / 1000), 2),
   };
 }
 
