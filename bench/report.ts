@@ -109,7 +109,7 @@ export function report(doc: Doc): string {
       if (mine.length === 0) continue;
       const x = mine.reduce((a, b) => (b.jobs > a.jobs ? b : a));
       const size = x.jobs.toLocaleString("en");
-      targets.push([`10,000 same-second occurrences delivered within 5 s by 3 agents (${store}${x.jobs !== 10000 ? `; measured at ${size}` : ""})`, x.all_delivered_s !== null ? `${x.all_delivered_s} s` : `${x.delivered}/${x.jobs} in the cap`, verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= (5 * x.jobs) / 10000)]);
+      targets.push([`10,000 same-second occurrences delivered within 5 s by 3 agents (${store}${x.jobs !== 10000 ? `; measured at ${size}, so held to ${((5 * x.jobs) / 10000).toFixed(2)} s` : ""})`, x.all_delivered_s !== null ? `${x.all_delivered_s} s` : `${x.delivered}/${x.jobs} in the cap`, verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= (5 * x.jobs) / 10000)]);
     }
   }
 
