@@ -1,9 +1,8 @@
 import type { Subprocess } from "bun";
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ferretDbBinary } from "../../tests/support/ferretdb.ts";
+import { canConnect, ferretDbBinary, freePort } from "../../tests/support/ferretdb.ts";
 
 /**
  * A throwaway FerretDB v1.24.2 (SQLite handler) on 127.0.0.1, like the test helper's, but with its
@@ -84,25 +83,3 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string): Promi
   };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}

@@ -222,7 +222,8 @@ async function startFerretDb(bin: string): Promise<TestMongo> {
   };
 }
 
-function freePort(): Promise<number> {
+/** A port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -246,7 +247,7 @@ async function waitForPort(port: number, child: Subprocess, timeoutMs: number): 
   throw new Error(`FerretDB did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms`);
 }
 
-function canConnect(port: number): Promise<boolean> {
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     socket.once("connect", () => {
