@@ -309,7 +309,7 @@ export class Agent {
         if (trigger === "schedule") this.missedDuringOutage.push({ job, instant });
         return;
       }
-      if (won) await this.execute(job, run, rank);
+      if (won) await this.execute(job, run, rank, leaseFirst);
     } finally {
       this.slots.release();
     }
@@ -341,9 +341,9 @@ export class Agent {
     }
   }
 
-  private async execute(job: Job, run: RunRecord, rank = 0): Promise<void> {
+  private async execute(job: Job, run: RunRecord, rank: number, leaseWritten: boolean): Promise<void> {
     safely(() => this.observer.runStarted(run, rank));
-    const work = executeAttempt(this.executeContext(), job, run);
+    const work = executeAttempt(this.executeContext(), job, run, { leaseWritten });
     this.running.set(run._id, work);
     try {
       const outcome = await work;
@@ -626,7 +626,7 @@ export class Agent {
   private async runTakenOver(job: Job, run: RunRecord): Promise<void> {
     await this.slots.acquire();
     try {
-      await this.execute(job, run);
+      await this.execute(job, run, 0, true); // takeOver wrote the successor's lease before claiming
     } finally {
       this.slots.release();
     }

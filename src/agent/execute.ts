@@ -28,14 +28,17 @@ export interface ExecuteContext {
  * then the final record — unless a later attempt has taken over, in which case this one writes
  * nothing (its record already says `lost`).
  */
-export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunRecord): Promise<RunRecord> {
+export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunRecord, opts: { leaseWritten?: boolean } = {}): Promise<RunRecord> {
   const { store, clock, log } = ctx;
   const startedAt = clock.now();
   const tz = job.tz ?? ctx.defaultTz;
-  try {
-    await store.putLease(leaseOf(run, ctx.machineId, run.lease_until?.getTime() ?? startedAt + ctx.leaseMs));
-  } catch (error) {
-    log.warn(`${run._id}: could not record its lease (${(error as Error).message}); running anyway`);
+  // A primary's claim and a takeover write the lease before claiming; only other claims lack one.
+  if (!opts.leaseWritten) {
+    try {
+      await store.putLease(leaseOf(run, ctx.machineId, run.lease_until?.getTime() ?? startedAt + ctx.leaseMs));
+    } catch (error) {
+      log.warn(`${run._id}: could not record its lease (${(error as Error).message}); running anyway`);
+    }
   }
   const renewal = startLeaseRenewal({ store, clock, run, machineId: ctx.machineId, leaseMs: ctx.leaseMs, log });
   const signal = AbortSignal.any([ctx.signal, renewal.signal]);
