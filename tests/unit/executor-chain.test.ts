@@ -144,6 +144,8 @@ describe("runChain", () => {
   test("every request of the chain carries the run id headers", async () => {
     const { opts } = options();
     await runChain([action("a", "/ok"), action("b", "/ok")], opts);
+    // Both steps reached the server, once each: the checks below cannot pass on an empty list.
+    expect(seen.map((s) => s.path)).toEqual(["/ok", "/ok"]);
     for (const s of seen) {
       expect(s.headers.get("idempotency-key")).toBe(opts.runId);
       expect(s.headers.get("x-fleetcron-run-id")).toBe(opts.runId);
