@@ -35,8 +35,32 @@ export const FERRETDB_VERSION = "v1.24.2";
 
 export async function startMongo(): Promise<TestMongo> {
   const external = process.env.MONGODB_URI;
-  if (external) return externalServer(external);
-  return startFerretDb(await ferretDbBinary());
+  // CI must prove the MongoDB-wire suites ran on FerretDB v1.24.2 (DESIGN §6): an outside server
+  // would replace it silently, so there it is an error rather than an alternative.
+  if (external && process.env.CI) throw new Error(`MONGODB_URI is set in CI; the MongoDB-wire tests must run on FerretDB ${FERRETDB_VERSION}, not on ${external.replace(/\/\/[^@/]*@/, "//***@")}`);
+  const server = external ? externalServer(external) : await startFerretDb(await ferretDbBinary());
+  if (process.env.CI) {
+    try {
+      await assertFerretDbVersion(server.uri);
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  }
+  return server;
+}
+
+/** Asks the server itself what it is: `buildInfo.ferretdbVersion` must be FERRETDB_VERSION. */
+export async function assertFerretDbVersion(uri: string): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000 });
+  try {
+    const info = await client.db("admin").command({ buildInfo: 1 });
+    if (info.ferretdbVersion !== FERRETDB_VERSION) {
+      throw new Error(`the MongoDB-wire test server is not FerretDB ${FERRETDB_VERSION}: buildInfo reports ferretdbVersion ${JSON.stringify(info.ferretdbVersion)}, version ${JSON.stringify(info.version)}`);
+    }
+  } finally {
+    await client.close();
+  }
 }
 
 let counter = 0;
