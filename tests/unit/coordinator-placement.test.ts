@@ -107,6 +107,8 @@ describe("isEligible", () => {
   test("inherited object properties are not tags", () => {
     expect(isEligible(bare, { constructor: "x" })).toBe(false);
     expect(isEligible(bare, { toString: "x" })).toBe(false);
+    const inherits = member("m-proto", { tags: Object.create({ region: "eu" }) as Record<string, string> });
+    expect(isEligible(inherits, { region: "eu" })).toBe(false);
   });
 
   test("firingOrder and positionOf honour run_on", () => {
