@@ -22,12 +22,21 @@ export interface Plan {
   takeoverDefault: boolean;
   /** Extra bun flags for the agents of the burst run (profiling). */
   profileBurst: boolean;
+  /** Window of each fleet-load case (seconds; one occurrence per job per second). */
+  fleetLoadSec: number;
+  /** Every-second jobs per fleet-load case, each case on 3 agents. */
+  fleetLoadJobs: number[];
 }
 
 export interface Context {
   plan: Plan;
   sink: Sink;
+  /** FerretDB with its SQLite handler (the store the tests use). */
   ferret: Ferret;
+  /** FerretDB with its PostgreSQL handler, or null when PostgreSQL is not reachable (`--no-pg`). */
+  ferretPg: Ferret | null;
+  /** Why there is no ferretPg, for the report. */
+  pgNote?: string;
   /** A fresh database name on the shared FerretDB. */
   db(prefix: string): string;
   /** Where temporary stores live. */
@@ -48,6 +57,8 @@ export const QUICK_PLAN: Plan = {
   agendaDefaultFailoverCapSec: 15,
   takeoverDefault: false,
   profileBurst: false,
+  fleetLoadSec: 12,
+  fleetLoadJobs: [1, 50],
 };
 
 export const FULL_PLAN: Plan = {
@@ -63,4 +74,6 @@ export const FULL_PLAN: Plan = {
   agendaDefaultFailoverCapSec: 45,
   takeoverDefault: true,
   profileBurst: false,
+  fleetLoadSec: 60,
+  fleetLoadJobs: [1, 50],
 };

@@ -3,12 +3,21 @@ import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { canConnect, ferretDbBinary, freePort } from "../../tests/support/ferretdb.ts";
+import { createPgDb, dropPgDb, pgDbName, pgUrl } from "./postgres.ts";
+import { cpuSeconds } from "./util.ts";
 
 /**
- * A throwaway FerretDB v1.24.2 (SQLite handler) on 127.0.0.1, like the test helper's, but with its
- * debug server on so its Prometheus counters (`/debug/metrics`) can count store operations.
+ * A throwaway FerretDB v1.24.2 on 127.0.0.1, like the test helper's, but with its debug server on
+ * so its Prometheus counters (`/debug/metrics`) can count store operations. Handler `sqlite` (files
+ * in a temp dir, what the tests use) or `pg`: FerretDB's `postgresql` handler on a PostgreSQL
+ * database of its own (`fleetcron_bench_<pid>_<label>`), created here and dropped by stop().
  */
+export type FerretHandler = "sqlite" | "pg";
+
 export interface Ferret {
+  handler: FerretHandler;
+  /** The PostgreSQL database behind it (pg handler only). */
+  pgDb?: string;
   uri: string;
   pid: number;
   metricsUrl: string;
@@ -23,19 +32,22 @@ process.on("exit", () => {
 });
 
 /** `keepLogIn`: a folder the log is copied to when FerretDB exited on its own (a crash) before stop(). */
-export async function startFerret(label = "ferretdb", keepLogIn?: string): Promise<Ferret> {
+export async function startFerret(label = "ferretdb", keepLogIn?: string, handler: FerretHandler = "sqlite"): Promise<Ferret> {
   const bin = await ferretDbBinary();
   const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${label}-`));
   mkdirSync(join(dir, "data"));
   mkdirSync(join(dir, "state"));
   const port = await freePort();
   const debugPort = await freePort();
+  const pgDb = handler === "pg" ? pgDbName(label) : undefined;
+  if (pgDb) createPgDb(pgDb);
+  // `postgresql` is the name FerretDB v1.24.2's --help gives its PostgreSQL handler (it also takes `pg`).
+  const backend = pgDb ? ["--handler=postgresql", `--postgresql-url=${pgUrl(pgDb)}`] : ["--handler=sqlite", `--sqlite-url=file:${join(dir, "data")}/`];
   const logFd = openSync(join(dir, "ferretdb.log"), "a");
   const proc = Bun.spawn(
     [
       bin,
-      "--handler=sqlite",
-      `--sqlite-url=file:${join(dir, "data")}/`,
+      ...backend,
       `--state-dir=${join(dir, "state")}`,
       `--listen-addr=127.0.0.1:${port}`,
       `--debug-addr=127.0.0.1:${debugPort}`,
@@ -48,11 +60,18 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string): Promi
   running.add(proc);
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(port))) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`FerretDB did not start on 127.0.0.1:${port} (log: ${join(dir, "ferretdb.log")})`);
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      running.delete(proc);
+      if (pgDb) dropPgDb(pgDb);
+      throw new Error(`FerretDB (${handler}) did not start on 127.0.0.1:${port} (log: ${join(dir, "ferretdb.log")})`);
+    }
     await Bun.sleep(50);
   }
   const metricsUrl = `http://127.0.0.1:${debugPort}/debug/metrics`;
   return {
+    handler,
+    ...(pgDb ? { pgDb } : {}),
     uri: `mongodb://127.0.0.1:${port}/`,
     pid: proc.pid,
     metricsUrl,
@@ -78,8 +97,24 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string): Promi
       if (!exited) proc.kill("SIGKILL");
       await proc.exited;
       running.delete(proc);
+      if (pgDb) dropPgDb(pgDb);
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
+
+/**
+ * Waits (up to `capMs`) until the FerretDB process used under 5 % of a core over one second: it
+ * keeps working through requests a killed agent left queued, so a measured case starts on a quiet
+ * store. (With the PostgreSQL handler the work is shared with PostgreSQL's own processes.)
+ */
+export async function ferretQuiet(ferret: Ferret, capMs = 180_000): Promise<boolean> {
+  const deadline = Date.now() + capMs;
+  while (Date.now() < deadline) {
+    const before = cpuSeconds(ferret.pid) ?? 0;
+    await Bun.sleep(1000);
+    if ((cpuSeconds(ferret.pid) ?? 0) - before < 0.05) return true;
+  }
+  return false;
+}

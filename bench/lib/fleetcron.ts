@@ -28,6 +28,14 @@ function command(extraBunFlags: string[] = [], main?: string): string[] {
   return [process.execPath, ...(launch.bunFlags ?? []), ...extraBunFlags, MAIN];
 }
 
+const RUNNING = /agent \S+ running: /;
+
+/** Agent processes still running, killed if the bench exits early (a failure, Ctrl-C). */
+const live = new Set<Subprocess>();
+process.on("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
+
 /** One FleetCron machine: its own FLEETCRON_HOME and config file, started as a real process. */
 export class Agent {
   readonly dir: string;
@@ -65,7 +73,10 @@ export class Agent {
   start(extraBunFlags: string[] = []): void {
     this.logPath = join(this.dir, `agent-${++this.starts}.log`);
     const fd = openSync(this.logPath, "a");
-    this.proc = Bun.spawn([...command(extraBunFlags, this.main), "run"], { env: this.env, stdout: fd, stderr: fd, stdin: "ignore" });
+    const proc = Bun.spawn([...command(extraBunFlags, this.main), "run"], { env: this.env, stdout: fd, stderr: fd, stdin: "ignore" });
+    this.proc = proc;
+    live.add(proc);
+    void proc.exited.then(() => live.delete(proc));
     closeSync(fd);
   }
 
@@ -88,10 +99,10 @@ export class Agent {
     throw new Error(`${this.machineId}: timed out waiting for ${text}:\n${this.log().slice(-2000)}`);
   }
 
-  /** Starts and waits for the agent's "running" line. */
+  /** Starts and waits for the agent's "running" line (v1: `running: serial N`; v2: `running: spread placement`). */
   async up(timeoutMs = 60_000, extraBunFlags: string[] = []): Promise<void> {
     this.start(extraBunFlags);
-    await this.waitForLog("running: serial", timeoutMs);
+    await this.waitForLog(RUNNING, timeoutMs);
   }
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
@@ -119,16 +130,26 @@ export class Fleet {
     readonly store: StoreSpec,
     count: number,
     settings: Record<string, unknown> = {},
-    extraEnv: Record<string, string> = {},
+    /** Environment for every agent, or per agent (by index): e.g. a statement counter file each. */
+    extraEnv: Record<string, string> | ((index: number) => Record<string, string>) = {},
     main?: string,
+    /** Per agent: a different store URI (each agent through its own counting proxy, say). */
+    storeOf?: (index: number) => StoreSpec,
   ) {
-    const storeConfig = store.kind === "sqlite" ? { sqlite_path: store.path } : { mongodb_uri: store.uri, db_name: store.db };
-    this.agents = Array.from({ length: count }, (_, i) => new Agent(`${name}-${String.fromCharCode(97 + i)}`, { tz: "UTC", ...storeConfig, ...settings }, extraEnv, main));
+    const storeConfig = (s: StoreSpec) => (s.kind === "sqlite" ? { sqlite_path: s.path } : { mongodb_uri: s.uri, db_name: s.db });
+    this.agents = Array.from(
+      { length: count },
+      (_, i) => new Agent(`${name}-${String.fromCharCode(97 + i)}`, { tz: "UTC", ...storeConfig(storeOf?.(i) ?? store), ...settings }, typeof extraEnv === "function" ? extraEnv(i) : extraEnv, main),
+    );
+  }
+
+  get machineIds(): string[] {
+    return this.agents.map((a) => a.machineId);
   }
 
   /** Starts the agents one after another, so serials follow their order (a = serial 1). */
-  async up(timeoutMs = 60_000): Promise<void> {
-    for (const agent of this.agents) await agent.up(timeoutMs);
+  async up(timeoutMs = 60_000, extraBunFlags: string[] = []): Promise<void> {
+    for (const agent of this.agents) await agent.up(timeoutMs, extraBunFlags);
   }
 
   async apply(jobs: Record<string, unknown>[]): Promise<void> {

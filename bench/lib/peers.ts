@@ -16,12 +16,20 @@ export interface PeerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** Peer processes still running, killed if the bench exits early. */
+const live = new Set<Subprocess>();
+process.on("exit", () => {
+  for (const proc of live) proc.kill("SIGKILL");
+});
+
 function spawnPeer(name: string, script: string, env: Record<string, string>): PeerProcess {
   const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${name}-`));
   const logPath = join(dir, "peer.log");
   const fd = openSync(logPath, "a");
   const proc = Bun.spawn([process.execPath, join(PEERS, script)], { env: { ...process.env, ...env }, stdout: fd, stderr: fd, stdin: "ignore" });
   closeSync(fd);
+  live.add(proc);
+  void proc.exited.then(() => live.delete(proc));
   const log = () => {
     try {
       return readFileSync(logPath, "utf8");

@@ -80,3 +80,19 @@ export function startSink(options: { slowMs?: number } = {}): Sink {
     },
   };
 }
+
+/**
+ * Deliveries per agent, in the fleet's agent order (a/b/c), zeros included: `34/33/33`. The agent
+ * is the `m` query parameter, which each agent fills from its own `{{machine_id}}`; arrivals from
+ * a machine not in the list (or with none) are added as `+N other`.
+ */
+export function perAgent(arrivals: Arrival[], machineIds: string[]): { counts: number[]; text: string; other: number } {
+  const counts = machineIds.map(() => 0);
+  let other = 0;
+  for (const a of arrivals) {
+    const i = machineIds.indexOf(a.machine);
+    if (i >= 0) counts[i]!++;
+    else other++;
+  }
+  return { counts, other, text: `${counts.join("/")}${other ? ` +${other} other` : ""}` };
+}
