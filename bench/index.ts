@@ -1,32 +1,36 @@
 /**
- * FleetCron benchmarks (issue 5): `bun run bench` (full) or `bun run bench --quick` (< 3 min).
+ * FleetCron benchmarks (issues 5, 10): `bun run bench` (full) or `bun run bench --quick` (< 4 min).
  *
  * Everything runs on 127.0.0.1: a local HTTP sink timestamps arrivals, FerretDB v1.24.2 is started
- * for the run, FleetCron agents are real processes (each with its own FLEETCRON_HOME), and the
+ * for the run twice (its SQLite handler, and its PostgreSQL handler on a throwaway database of the
+ * local PostgreSQL), FleetCron agents are real processes (each with its own FLEETCRON_HOME), and the
  * peers (Agenda on the same FerretDB, croner as the timer floor) run in the same run, side by side
  * where the measure allows. Prints tables and writes bench/results/<timestamp>.json.
  *
- * Flags: --quick · --only binary,idle,lateness,failover,burst · --bin PATH (a compiled fleetcron
- * instead of `bun src/main.ts`) · --burst-sizes 1000,5000 (both stores) · --burst-sizes-ferretdb N,… ·
- * --burst-cap-sec N · --lateness-sec N · --idle-sec N ·
- * --kills N · --profile (CPU-profile the agent of the largest FerretDB burst; bun --cpu-prof).
+ * Flags: --quick · --only binary,idle,lateness,fleet,failover,burst · --bin PATH (a compiled
+ * fleetcron instead of `bun src/main.ts`) · --burst-sizes 1000,5000 (SQLite and FerretDB) ·
+ * --burst-sizes-ferretdb N,… · --burst-cap-sec N · --lateness-sec N · --idle-sec N · --kills N ·
+ * --fleet-sec N · --fleet-jobs 1,50 · --no-pg (no FerretDB-pg rows) ·
+ * --profile (CPU-profile the agent of the largest FerretDB burst; bun --cpu-prof).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FULL_PLAN, QUICK_PLAN, type Context, type Plan } from "./lib/context.ts";
-import { startFerret } from "./lib/ferret.ts";
+import { startFerret, type Ferret } from "./lib/ferret.ts";
 import { launch } from "./lib/fleetcron.ts";
+import { pgServerVersion, pgUnavailable } from "./lib/postgres.ts";
 import { startSink } from "./lib/sink.ts";
 import { loadavg, log, machineInfo } from "./lib/util.ts";
 import { binary } from "./scenarios/binary.ts";
 import { burst } from "./scenarios/burst.ts";
 import { failover } from "./scenarios/failover.ts";
+import { fleetLoad } from "./scenarios/fleet-load.ts";
 import { idle } from "./scenarios/idle.ts";
 import { lateness } from "./scenarios/lateness.ts";
 import { report } from "./report.ts";
 
-const ALL = ["binary", "idle", "lateness", "failover", "burst"] as const;
+const ALL = ["binary", "idle", "lateness", "fleet", "failover", "burst"] as const;
 type Scenario = (typeof ALL)[number];
 
 function parseArgs(argv: string[]) {
@@ -44,10 +48,12 @@ function parseArgs(argv: string[]) {
   if (num("idle-sec")) plan.idleSec = num("idle-sec")!;
   if (num("kills")) plan.kills = num("kills")!;
   if (num("burst-cap-sec")) plan.burstCapSec = num("burst-cap-sec")!;
+  if (num("fleet-sec")) plan.fleetLoadSec = num("fleet-sec")!;
+  if (value("fleet-jobs")) plan.fleetLoadJobs = value("fleet-jobs")!.split(",").map(Number);
   if (flag("profile")) plan.profileBurst = true;
   const only = value("only")?.split(",") as Scenario[] | undefined;
   for (const s of only ?? []) if (!ALL.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${ALL.join(", ")})`);
-  return { plan, only: only ?? [...ALL], bin: value("bin") };
+  return { plan, only: only ?? [...ALL], bin: value("bin"), pg: !flag("no-pg") };
 }
 
 function gitRevision(): string {
@@ -61,7 +67,7 @@ function gitRevision(): string {
   }
 }
 
-const { plan, only, bin } = parseArgs(process.argv.slice(2));
+const { plan, only, bin, pg } = parseArgs(process.argv.slice(2));
 if (bin) launch.bin = resolve(bin);
 
 const resultsDir = resolve(import.meta.dir, "results");
@@ -71,10 +77,35 @@ const started = new Date();
 const loadBefore = loadavg();
 log(`FleetCron bench (${plan.quick ? "quick" : "full"}): ${only.join(", ")}; load ${loadBefore}`);
 
+// Ctrl-C or a kill: exit through the "exit" handlers, which kill the agents, peers and FerretDBs and
+// drop the throwaway PostgreSQL databases; the temp dir goes too.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => process.exit(130));
+process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+
 const sink = startSink({ slowMs: 600_000 });
 const ferret = await startFerret("main", resultsDir);
+// FerretDB's PostgreSQL handler beside its SQLite handler, when a PostgreSQL is there to run it on.
+const pgNote = pg ? pgUnavailable() : "--no-pg";
+let ferretPg: Ferret | null = null;
+if (pgNote) log(`no FerretDB-pg rows: ${pgNote}`);
+else {
+  try {
+    ferretPg = await startFerret("main", resultsDir, "pg");
+  } catch (error) {
+    log(`no FerretDB-pg rows: ${(error as Error).message}`);
+  }
+}
 let dbCounter = 0;
-const ctx: Context = { plan, sink, ferret, tmp, resultsDir, db: (prefix) => `${prefix}_${++dbCounter}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60) };
+const ctx: Context = {
+  plan,
+  sink,
+  ferret,
+  ferretPg,
+  ...(ferretPg ? {} : { pgNote: pgNote ?? "FerretDB with the PostgreSQL handler did not start" }),
+  tmp,
+  resultsDir,
+  db: (prefix) => `${prefix}_${++dbCounter}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60),
+};
 
 const results: Record<string, unknown> = {};
 const load: Record<string, string> = { start: loadBefore };
@@ -97,11 +128,13 @@ try {
   await run("binary", () => binary());
   await run("idle", () => idle(ctx));
   await run("lateness", () => lateness(ctx));
+  await run("fleet", () => fleetLoad(ctx));
   await run("failover", () => failover(ctx));
   await run("burst", () => burst(ctx));
 } finally {
   await sink.stop();
   await ferret.stop();
+  await ferretPg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -116,6 +149,7 @@ const doc = {
   machine: machineInfo(),
   loadavg: load,
   plan,
+  stores: { ferretdb: "FerretDB v1.24.2, SQLite handler", "ferretdb-pg": ferretPg ? `FerretDB v1.24.2, PostgreSQL handler (PostgreSQL ${pgServerVersion()})` : `not run: ${ctx.pgNote}` },
   results,
 };
 const file = join(resultsDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);

@@ -1,8 +1,11 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { dropDb, Fleet, insertJobs, readRuns, type StoreSpec } from "../lib/fleetcron.ts";
+import { dropDb, Fleet, insertJobs, readRuns } from "../lib/fleetcron.ts";
 import type { Context } from "../lib/context.ts";
+import { ferretQuiet, type Ferret } from "../lib/ferret.ts";
 import { AGENDA_DEFAULT, AGENDA_TIGHT, insertAgendaJobs, startAgenda } from "../lib/peers.ts";
+import { perAgent } from "../lib/sink.ts";
+import { ferretKinds, ferretOf, freshStore, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
 
 /**
@@ -11,7 +14,8 @@ import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "
  */
 export interface BurstResult {
   system: string;
-  store: "sqlite" | "ferretdb";
+  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler. */
+  store: StoreKind;
   agents: number;
   jobs: number;
   delivered: number;
@@ -31,6 +35,8 @@ export interface BurstResult {
   run_records?: Record<string, number>;
   /** FerretDB requests per occurrence, by command, from the instant until the last delivery. */
   store_ops_per_occurrence?: Record<string, number>;
+  /** Deliveries per agent in agent order (`34/33/33`), multi-agent rows only. */
+  per_agent?: string;
   note?: string;
 }
 
@@ -68,12 +74,13 @@ function summarizeArrivals(ctx: Context, sys: string, at: number, n: number) {
   };
 }
 
-async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: number, n: number): Promise<BurstResult> {
+async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: number): Promise<BurstResult> {
   const sys = `fc-${kind}-${agents}-${n}`;
-  let lead = 4000 + n * (kind === "ferretdb" ? 1.2 : 0.6) * agents;
+  const ferret = ferretOf(ctx, kind);
+  let lead = 4000 + n * (ferret ? 1.2 : 0.6) * agents;
   for (let attempt = 1; ; attempt++) {
     const setupStart = Date.now();
-    const store: StoreSpec = kind === "sqlite" ? { kind: "sqlite", path: join(ctx.tmp, `${sys}-${attempt}.db`) } : { kind: "mongo", uri: ctx.ferret.uri, db: ctx.db(`burst_${agents}_${n}`) };
+    const store = freshStore(ctx, kind, kind === "sqlite" ? `${sys}-${attempt}` : `burst_${kind}_${agents}_${n}`);
     const at = nextSecond(lead);
     const url = `${ctx.sink.url}/burst?sys=${sys}&m={{machine_id}}`;
     await insertJobs(store, Array.from({ length: n }, (_, i) => ({ name: `burst-${i}`, enabled: true, cron: cronFor(at), tz: "UTC", method: "GET", url })));
@@ -93,12 +100,12 @@ async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: num
       log(`${sys}: ${n} jobs due at ${new Date(at).toISOString()} (agents ready ${((at - Date.now()) / 1000).toFixed(1)} s before)`);
       await sleep(at - Date.now() - 50);
       const agentCpu0 = fleet.agents.map((a) => cpuSeconds(a.pid) ?? 0);
-      const storeCpu0 = kind === "ferretdb" ? cpuSeconds(ctx.ferret.pid) : null;
-      const ops0 = kind === "ferretdb" ? await ctx.ferret.requests() : null;
+      const storeCpu0 = ferret ? cpuSeconds(ferret.pid) : null;
+      const ops0 = ferret ? await ferret.requests() : null;
       await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
       const agentCpu = fleet.agents.reduce((sum, a, i) => sum + ((cpuSeconds(a.pid) ?? 0) - agentCpu0[i]!), 0);
-      const storeCpu = storeCpu0 !== null ? (cpuSeconds(ctx.ferret.pid) ?? 0) - storeCpu0 : null;
-      const ops = ops0 ? opsPer(ops0, await ctx.ferret.requests(), n) : undefined;
+      const storeCpu = storeCpu0 !== null && ferret ? (cpuSeconds(ferret.pid) ?? 0) - storeCpu0 : null;
+      const ops = ops0 && ferret ? opsPer(ops0, await ferret.requests(), n) : undefined;
       if (profile) {
         await fleet.down("SIGTERM"); // the profile is written on a clean exit
         log(`${sys}: CPU profile written to ${join(ctx.resultsDir, "profiles", `${sys}.cpuprofile`)} (and .md)`);
@@ -111,10 +118,9 @@ async function fleetBurst(ctx: Context, kind: "sqlite" | "ferretdb", agents: num
       for (const r of allRuns) statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] = (statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] ?? 0) + 1;
       const lastClaim = runs.length ? Math.max(...runs.map((r) => r.claimed_at)) : null;
       const claims = runs.length >= n && lastClaim !== null ? round(n / Math.max(0.001, (lastClaim - at) / 1000), 0) : null;
-      const byMachine = new Map<string, number>();
-      for (const a of ctx.sink.of(sys)) byMachine.set(a.machine, (byMachine.get(a.machine) ?? 0) + 1);
-      log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, by machine ${JSON.stringify(Object.fromEntries(byMachine))}`);
-      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { note: `deliveries by agent: ${[...byMachine.values()].join("/")}` } : {}) };
+      const split = perAgent(ctx.sink.of(sys), fleet.machineIds);
+      log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, per agent ${split.text}`);
+      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { per_agent: split.text } : {}) };
     } finally {
       await fleet.down();
       fleet.cleanup();
@@ -170,15 +176,9 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
   }
 }
 
-/** Waits (up to 3 min) until FerretDB used under 5 % of a core over one second. */
-async function storeQuiet(ctx: Context): Promise<void> {
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const before = cpuSeconds(ctx.ferret.pid) ?? 0;
-    await sleep(1000);
-    if ((cpuSeconds(ctx.ferret.pid) ?? 0) - before < 0.05) return;
-  }
-  log("FerretDB still busy after 3 min; going on");
+/** Waits (up to 3 min) until the FerretDB a case runs on is quiet. */
+async function storeQuiet(ferret: Ferret | null): Promise<void> {
+  if (ferret && !(await ferretQuiet(ferret))) log(`FerretDB (${ferret.handler}) still busy after 3 min; going on`);
 }
 
 export async function burst(ctx: Context): Promise<BurstResult[]> {
@@ -187,7 +187,7 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
   // One case failing (a process that does not start, say) is reported in its row; the rest go on.
   const attempt = async (system: string, store: BurstResult["store"], agents: number, n: number, run: () => Promise<BurstResult>) => {
     // FerretDB keeps working through requests a killed agent left queued: start on a quiet store.
-    if (store === "ferretdb") await storeQuiet(ctx);
+    await storeQuiet(ferretOf(ctx, store));
     try {
       results.push(await run());
     } catch (error) {
@@ -197,7 +197,8 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
   };
   for (const n of plan.burstSizes) for (const agents of [1, 3]) await attempt("FleetCron", "sqlite", agents, n, () => fleetBurst(ctx, "sqlite", agents, n));
   for (const n of plan.burstSizesFerret) {
-    for (const agents of [1, 3]) await attempt("FleetCron", "ferretdb", agents, n, () => fleetBurst(ctx, "ferretdb", agents, n));
+    // Both FerretDB handlers, same FleetCron: the difference between their rows is FerretDB's backend.
+    for (const kind of ferretKinds(ctx)) for (const agents of [1, 3]) await attempt("FleetCron", kind, agents, n, () => fleetBurst(ctx, kind, agents, n));
     await attempt("Agenda (tight)", "ferretdb", 1, n, () => agendaBurst(ctx, "tight", n));
     // Agenda's defaults (concurrency 5, a scan every 5 s) only at the smallest size.
     if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) await attempt("Agenda (default)", "ferretdb", 1, n, () => agendaBurst(ctx, "default", n));

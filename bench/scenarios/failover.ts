@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MongoClient } from "mongodb";
 import type { Context } from "../lib/context.ts";
 import { dropDb, Fleet, type Agent } from "../lib/fleetcron.ts";
-import type { Arrival } from "../lib/sink.ts";
+import { perAgent, type Arrival } from "../lib/sink.ts";
 import { AGENDA_DEFAULT, AGENDA_TIGHT_FAILOVER, startAgenda, type PeerProcess } from "../lib/peers.ts";
 import { log, median, nextSecond, round, sleep, waitFor } from "../lib/util.ts";
 
@@ -33,6 +33,8 @@ export interface FailoverResult {
   max_lateness_ms: number | null;
   missed: number;
   duplicates: number;
+  /** Deliveries per machine over the whole run, in machine order (a/b/c): who fired, kills included. */
+  per_agent?: string;
   target_ms?: number;
   note?: string;
 }
@@ -42,6 +44,8 @@ export interface TakeoverResult {
   settings: string;
   samples_ms: number[];
   median_ms: number | null;
+  /** Attempts that arrived, per agent (a/b/c): attempt 1 on the victim, attempt 2 on a survivor. */
+  per_agent?: string;
   note?: string;
 }
 
@@ -106,6 +110,7 @@ async function fleetFailover(ctx: Context, fleet: Fleet, settings: string, stepS
     max_lateness_ms: lat.length ? Math.max(...lat) : null,
     missed: samples.reduce((s, x) => s + x.missed, 0),
     duplicates: duplicatesOf(ctx.sink.of(sys)),
+    per_agent: perAgent(ctx.sink.of(sys), fleet.machineIds).text,
     target_ms: stepSec * 1000 + 500,
   };
 }
@@ -168,6 +173,7 @@ async function agendaFailover(ctx: Context, settings: "default" | "tight", kills
     max_lateness_ms: lat.length ? Math.max(...lat) : null,
     missed: samples.reduce((s, x) => s + x.missed, 0),
     duplicates: duplicatesOf(ctx.sink.of(sys)),
+    per_agent: perAgent(ctx.sink.of(sys), [`${sys}-a`, `${sys}-b`]).text,
     ...(note ? { note } : {}),
   };
 }
@@ -199,7 +205,7 @@ async function takeover(ctx: Context, fleet: Fleet, settings: string, heartbeatS
     log(`${sys}: mid-run takeover ${i + 1}: attempt 2 from ${second.machine} ${(second.arrived - killedAt).toFixed(0)} ms after the SIGKILL`);
     await victim.up();
   }
-  return { system: "FleetCron", settings, samples_ms: samples, median_ms: round(median(samples), 0), ...(note ? { note } : {}) };
+  return { system: "FleetCron", settings, samples_ms: samples, median_ms: round(median(samples), 0), per_agent: perAgent(ctx.sink.of(sys), fleet.machineIds).text, ...(note ? { note } : {}) };
 }
 
 export async function failover(ctx: Context): Promise<{ failover: FailoverResult[]; takeover: TakeoverResult[] }> {

@@ -1,19 +1,22 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Context } from "../lib/context.ts";
-import { startFerret } from "../lib/ferret.ts";
+import { startFerret, type Ferret } from "../lib/ferret.ts";
 import { Fleet, insertJobs, launch, type StoreSpec } from "../lib/fleetcron.ts";
+import { STORE_LABEL, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, round, rssMb, sleep } from "../lib/util.ts";
 
 /**
  * Idle cost: one agent with 1,000 jobs due hourly (none due during the window), measured over
  * `idleSec`: CPU % of one core from /proc/<pid>/stat (utime + stime), RSS from /proc/<pid>/status,
- * and store operations per minute. On FerretDB the operations are the server's own request counters
- * (a FerretDB of its own, so nothing else is counted); on SQLite, statements counted by a preload
- * that wraps bun:sqlite (bench/lib/count-sqlite.ts), which needs the agent run from source.
+ * and store operations per minute. On FerretDB (each handler) the operations are the server's own
+ * request counters (a FerretDB of its own, so nothing else is counted); on SQLite, statements
+ * counted by a preload that wraps bun:sqlite (bench/lib/count-sqlite.ts), which needs the agent run
+ * from source.
  */
 export interface IdleResult {
-  store: "sqlite" | "ferretdb";
+  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler. */
+  store: StoreKind;
   jobs: number;
   window_s: number;
   cpu_pct: number | null;
@@ -29,97 +32,116 @@ export interface IdleResult {
 
 const JOBS = 1000;
 
+interface Row {
+  kind: StoreKind;
+  fleet: Fleet;
+  ferret?: Ferret;
+  flags: string[];
+  ops0?: Map<string, number> | { total: number; byVerb: Record<string, number> } | null;
+  cpu0?: number | null;
+  ferretCpu0?: number | null;
+  rssStart?: number | null;
+  rssMax: number;
+}
+
 export async function idle(ctx: Context): Promise<IdleResult[]> {
   // Every job at the same minute, half an hour away: none is due while we watch.
   const minute = (new Date().getUTCMinutes() + 30) % 60;
   const jobs = (sys: string) =>
     Array.from({ length: JOBS }, (_, i) => ({ name: `hourly-${i}`, enabled: true, hour: null, minute, tz: "UTC", method: "GET", url: `${ctx.sink.url}/idle?sys=${sys}&i=${i}` }));
 
-  const ferret = await startFerret("idle");
   const counterFile = join(ctx.tmp, "sqlite-ops.json");
-  const sqliteStore: StoreSpec = { kind: "sqlite", path: join(ctx.tmp, "idle.db") };
-  const mongoStore: StoreSpec = { kind: "mongo", uri: ferret.uri, db: "idle" };
-  await insertJobs(sqliteStore, jobs("idle-sqlite"));
-  await insertJobs(mongoStore, jobs("idle-ferretdb"));
-  const sqliteFleet = new Fleet("idle-sqlite", sqliteStore, 1, {}, { BENCH_SQLITE_COUNT_FILE: counterFile });
-  const mongoFleet = new Fleet("idle-ferretdb", mongoStore, 1);
-  const preload = launch.bin ? [] : ["--preload", resolve(import.meta.dir, "../lib/count-sqlite.ts")];
+  const readOps = () => {
+    try {
+      return JSON.parse(readFileSync(counterFile, "utf8")) as { total: number; byVerb: Record<string, number> };
+    } catch {
+      return null;
+    }
+  };
+  const rows: Row[] = [];
+  const ferrets: Ferret[] = [];
   try {
-    await Promise.all([sqliteFleet.agents[0]!.up(60_000, preload), mongoFleet.agents[0]!.up(60_000)]);
+    const sqliteStore: StoreSpec = { kind: "sqlite", path: join(ctx.tmp, "idle.db") };
+    await insertJobs(sqliteStore, jobs("idle-sqlite"));
+    const preload = launch.bin ? [] : ["--preload", resolve(import.meta.dir, "../lib/count-sqlite.ts")];
+    rows.push({ kind: "sqlite", fleet: new Fleet("idle-sqlite", sqliteStore, 1, {}, { BENCH_SQLITE_COUNT_FILE: counterFile }), flags: preload, rssMax: 0 });
+    // Each FerretDB row gets a FerretDB of its own, so its counters count this agent only.
+    for (const kind of (ctx.ferretPg ? ["ferretdb", "ferretdb-pg"] : ["ferretdb"]) as StoreKind[]) {
+      const ferret = await startFerret(kind === "ferretdb" ? "idle" : "idle_pg", undefined, kind === "ferretdb" ? "sqlite" : "pg");
+      ferrets.push(ferret);
+      const store: StoreSpec = { kind: "mongo", uri: ferret.uri, db: "idle" };
+      await insertJobs(store, jobs(`idle-${kind}`));
+      rows.push({ kind, fleet: new Fleet(`idle-${kind}`, store, 1), ferret, flags: [], rssMax: 0 });
+    }
+    await Promise.all(rows.map((r) => r.fleet.agents[0]!.up(60_000, r.flags)));
     // Start-up (loading and validating 1,000 jobs, first heartbeat) is not idle: let it settle.
     await sleep(6000);
-    const agents = [sqliteFleet.agents[0]!, mongoFleet.agents[0]!];
-    const readOps = () => {
-      try {
-        return JSON.parse(readFileSync(counterFile, "utf8")) as { total: number; byVerb: Record<string, number> };
-      } catch {
-        return null;
-      }
-    };
     const t0 = Date.now();
-    const cpu0 = agents.map((a) => cpuSeconds(a.pid));
-    const ferretCpu0 = cpuSeconds(ferret.pid);
-    const sqliteOps0 = readOps();
-    const ferretOps0 = await ferret.requests();
-    const rssMax = [0, 0];
-    const rssStart = agents.map((a) => rssMb(a.pid));
-    log(`idle: watching 2 agents with ${JOBS} hourly jobs each for ${ctx.plan.idleSec} s`);
+    for (const r of rows) {
+      const pid = r.fleet.agents[0]!.pid;
+      r.cpu0 = cpuSeconds(pid);
+      r.rssStart = rssMb(pid);
+      r.ferretCpu0 = r.ferret ? cpuSeconds(r.ferret.pid) : null;
+      r.ops0 = r.ferret ? await r.ferret.requests() : readOps();
+    }
+    log(`idle: watching ${rows.length} agents with ${JOBS} hourly jobs each for ${ctx.plan.idleSec} s (${rows.map((r) => STORE_LABEL[r.kind]).join(", ")})`);
     while (Date.now() - t0 < ctx.plan.idleSec * 1000) {
       await sleep(1000);
-      agents.forEach((a, i) => (rssMax[i] = Math.max(rssMax[i]!, rssMb(a.pid) ?? 0)));
+      for (const r of rows) r.rssMax = Math.max(r.rssMax, rssMb(r.fleet.agents[0]!.pid) ?? 0);
     }
-    await sleep(1100); // the counter file is written once a second
+    await sleep(300); // the SQLite counter file is written four times a second
     const seconds = (Date.now() - t0) / 1000;
-    const cpu1 = agents.map((a) => cpuSeconds(a.pid));
-    const ferretCpu1 = cpuSeconds(ferret.pid);
-    const sqliteOps1 = readOps();
-    const ferretOps1 = await ferret.requests();
     const perMin = (n: number) => round((n / seconds) * 60, 0);
-    const cpuPct = (i: number) => (cpu0[i] !== null && cpu1[i] !== null ? round(((cpu1[i]! - cpu0[i]!) / seconds) * 100, 2) : null);
-
-    const ferretDelta: Record<string, number> = {};
-    let ferretTotal = 0;
-    for (const [command, n] of ferretOps1) {
-      const d = n - (ferretOps0.get(command) ?? 0);
-      if (d > 0) (ferretDelta[command] = perMin(d)!), (ferretTotal += d);
-    }
-    const sqliteDelta: Record<string, number> = {};
-    if (sqliteOps0 && sqliteOps1) for (const [verb, n] of Object.entries(sqliteOps1.byVerb)) {
-      const d = n - (sqliteOps0.byVerb[verb] ?? 0);
-      if (d > 0) sqliteDelta[verb] = perMin(d)!;
-    }
-    return [
-      {
-        store: "sqlite",
+    const out: IdleResult[] = [];
+    for (const r of rows) {
+      const pid = r.fleet.agents[0]!.pid;
+      const cpu1 = cpuSeconds(pid);
+      const common = {
+        store: r.kind,
         jobs: JOBS,
         window_s: round(seconds, 0)!,
-        cpu_pct: cpuPct(0),
-        rss_start_mb: round(rssStart[0] ?? null, 1),
-        rss_mb: round(rssMb(agents[0]!.pid), 1),
-        rss_max_mb: round(rssMax[0]!, 1),
-        store_ops_per_min: sqliteOps0 && sqliteOps1 ? perMin(sqliteOps1.total - sqliteOps0.total) : null,
-        store_ops_by_kind: sqliteDelta,
-        store_ops_how: sqliteOps0 ? "SQLite statements executed, counted by a bun:sqlite wrapper preloaded into the agent" : "not counted (agent is a compiled binary)",
-      },
-      {
-        store: "ferretdb",
-        jobs: JOBS,
-        window_s: round(seconds, 0)!,
-        cpu_pct: cpuPct(1),
-        rss_start_mb: round(rssStart[1] ?? null, 1),
-        rss_mb: round(rssMb(agents[1]!.pid), 1),
-        rss_max_mb: round(rssMax[1]!, 1),
-        store_ops_per_min: perMin(ferretTotal),
-        store_ops_by_kind: ferretDelta,
-        store_ops_how: "FerretDB's own request counters (ferretdb_client_requests_total), a FerretDB serving only this agent",
-        ferretdb_cpu_pct: ferretCpu0 !== null && ferretCpu1 !== null ? round(((ferretCpu1 - ferretCpu0) / seconds) * 100, 2) : null,
-      },
-    ];
+        cpu_pct: r.cpu0 != null && cpu1 !== null ? round(((cpu1 - r.cpu0) / seconds) * 100, 2) : null,
+        rss_start_mb: round(r.rssStart ?? null, 1),
+        rss_mb: round(rssMb(pid), 1),
+        rss_max_mb: round(r.rssMax, 1),
+      };
+      if (r.ferret) {
+        const ops0 = r.ops0 as Map<string, number>;
+        const ops1 = await r.ferret.requests();
+        const byKind: Record<string, number> = {};
+        let total = 0;
+        for (const [command, n] of ops1) {
+          const d = n - (ops0.get(command) ?? 0);
+          if (d > 0) (byKind[command] = perMin(d)!), (total += d);
+        }
+        const fcpu1 = cpuSeconds(r.ferret.pid);
+        out.push({
+          ...common,
+          store_ops_per_min: perMin(total),
+          store_ops_by_kind: byKind,
+          store_ops_how: `FerretDB's own request counters (ferretdb_client_requests_total), a FerretDB (${r.ferret.handler} handler) serving only this agent`,
+          ferretdb_cpu_pct: r.ferretCpu0 != null && fcpu1 !== null ? round(((fcpu1 - r.ferretCpu0) / seconds) * 100, 2) : null,
+        });
+      } else {
+        const ops0 = r.ops0 as { total: number; byVerb: Record<string, number> } | null;
+        const ops1 = readOps();
+        const byKind: Record<string, number> = {};
+        if (ops0 && ops1) for (const [verb, n] of Object.entries(ops1.byVerb)) {
+          const d = n - (ops0.byVerb[verb] ?? 0);
+          if (d > 0) byKind[verb] = perMin(d)!;
+        }
+        out.push({
+          ...common,
+          store_ops_per_min: ops0 && ops1 ? perMin(ops1.total - ops0.total) : null,
+          store_ops_by_kind: byKind,
+          store_ops_how: ops0 ? "SQLite statements executed, counted by a bun:sqlite wrapper preloaded into the agent" : "not counted (agent is a compiled binary)",
+        });
+      }
+    }
+    return out;
   } finally {
-    await sqliteFleet.down("SIGTERM");
-    await mongoFleet.down("SIGTERM");
-    sqliteFleet.cleanup();
-    mongoFleet.cleanup();
-    await ferret.stop();
+    for (const r of rows) await r.fleet.down("SIGTERM");
+    for (const r of rows) r.fleet.cleanup();
+    for (const f of ferrets) await f.stop();
   }
 }

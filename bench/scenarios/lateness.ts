@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { Context } from "../lib/context.ts";
 import { dropDb, Fleet } from "../lib/fleetcron.ts";
 import { AGENDA_DEFAULT, AGENDA_TIGHT, startAgenda, startCroner, type PeerProcess } from "../lib/peers.ts";
+import { perAgent } from "../lib/sink.ts";
+import { ferretKinds, freshStore, STORE_LABEL } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
 
 /**
@@ -27,6 +29,8 @@ export interface LatenessResult {
   duplicates: number;
   /** Which machine sent them. */
   by_machine: Record<string, number>;
+  /** Deliveries per agent in agent order (`25/0/0`), multi-agent FleetCron rows only. */
+  per_agent?: string;
   /** CPU % of one core, summed over the system's processes, during the window. */
   cpu_pct: number | null;
 }
@@ -34,10 +38,13 @@ export interface LatenessResult {
 export async function lateness(ctx: Context): Promise<LatenessResult[]> {
   const { sink, ferret } = ctx;
   const sqlitePath = join(ctx.tmp, "lateness.db");
+  // FleetCron on SQLite, and with 1 and 3 agents on each FerretDB handler (the same code: the
+  // FerretDB-sqlite / FerretDB-pg difference is FerretDB's backend).
   const fleets = [
-    { fleet: new Fleet("lat-sqlite-1", { kind: "sqlite", path: sqlitePath }, 1), store: "SQLite", settings: "defaults" },
-    { fleet: new Fleet("lat-ferretdb-1", { kind: "mongo", uri: ferret.uri, db: ctx.db("lat_f1") }, 1), store: "FerretDB", settings: "defaults" },
-    { fleet: new Fleet("lat-ferretdb-3", { kind: "mongo", uri: ferret.uri, db: ctx.db("lat_f3") }, 3), store: "FerretDB", settings: "defaults" },
+    { fleet: new Fleet("lat-sqlite-1", { kind: "sqlite", path: sqlitePath }, 1), store: STORE_LABEL.sqlite, settings: "defaults" },
+    ...ferretKinds(ctx).flatMap((kind) =>
+      [1, 3].map((n) => ({ fleet: new Fleet(`lat-${kind}-${n}`, freshStore(ctx, kind, `lat_${kind}_${n}`), n), store: STORE_LABEL[kind], settings: "defaults" })),
+    ),
   ];
   const agendaDb = { default: ctx.db("lat_agenda_default"), tight: ctx.db("lat_agenda_tight"), fast: ctx.db("lat_agenda_fast") };
   const peers: { sys: string; label: string; store: string; settings: string; proc: PeerProcess }[] = [];
@@ -82,7 +89,7 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
     await sleep(6000); // Agenda's default may deliver up to processEvery late
     const windowSec = (to - from) / 1000;
 
-    const summarize = (sys: string, system: string, store: string, agents: number, settings: string): LatenessResult => {
+    const summarize = (sys: string, system: string, store: string, agents: number, settings: string, machineIds?: string[]): LatenessResult => {
       const inWindow = sink.of(sys).filter((a) => a.scheduled >= from && a.scheduled < to);
       const byKey = new Map<number, number>();
       for (const a of inWindow) byKey.set(a.scheduled, (byKey.get(a.scheduled) ?? 0) + 1);
@@ -109,18 +116,19 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
         missed: windowSec - byKey.size,
         duplicates: inWindow.length - byKey.size,
         by_machine: byMachine,
+        ...(agents > 1 && machineIds ? { per_agent: perAgent(inWindow, machineIds).text } : {}),
         cpu_pct: cpu === null ? null : round(cpu * 100, 2),
       };
     };
     return [
-      ...fleets.map(({ fleet, store, settings }) => summarize(fleet.name, "FleetCron", store, fleet.agents.length, settings)),
+      ...fleets.map(({ fleet, store, settings }) => summarize(fleet.name, "FleetCron", store, fleet.agents.length, settings, fleet.machineIds)),
       ...peers.map((p) => summarize(p.sys, p.label, p.store, 1, p.settings)),
     ];
   } finally {
     await Promise.all([...fleets.map(({ fleet }) => fleet.down()), ...peers.map((p) => p.proc.kill())]);
     for (const { fleet } of fleets) fleet.cleanup();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
-    for (const db of [fleets[1]!.fleet.store, fleets[2]!.fleet.store]) if (db.kind === "mongo") await dropDb(db.uri, db.db);
+    for (const { fleet } of fleets) if (fleet.store.kind === "mongo") await dropDb(fleet.store.uri, fleet.store.db);
     for (const db of Object.values(agendaDb)) await dropDb(ferret.uri, db);
   }
 }
