@@ -1,17 +1,25 @@
 import type { Clock } from "../core/clock.ts";
+import { ConfigError, StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext } from "../coordinator/attempt.ts";
+import { planCatchup } from "../coordinator/catchup.ts";
+import { claimBatch, newNonce } from "../coordinator/claim.ts";
+import { DeadManSwitch } from "../coordinator/deadman.ts";
+import { deadSessions, Fence, isLiveMachine, type DeadSession } from "../coordinator/liveness.ts";
 import { attemptId, occurrenceId } from "../coordinator/occurrence.ts";
-import { expiredLeases, leaseId, leaseOf } from "../coordinator/lease.ts";
-import { rankAmong, SerialKeeper, type Ranking } from "../coordinator/serials.ts";
+import { firingOrder, positionOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
+import { SerialKeeper } from "../coordinator/serials.ts";
+import { takeOverSession } from "../coordinator/takeover.ts";
+import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
 import { createRedactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
+import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";
-import type { CommandRecord, LeaseRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
-import { DeadManSwitch } from "../observe/deadman.ts";
-import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver } from "../observe/observer.ts";
-import { executeAttempt, type ExecuteContext } from "./execute.ts";
+import type { CommandRecord, MachineRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
 import { loadJobSet, type JobSet } from "./job-set.ts";
 import { Slots } from "./slots.ts";
+
+export type { AgentSnapshot } from "../observe/observer.ts";
 
 /** Settings the agent runs with; `reload-config` may replace the reloadable ones. */
 export interface AgentSettings {
@@ -22,7 +30,6 @@ export interface AgentSettings {
   heartbeatMs: number;
   deadAfterMs: number;
   failoverStepMs: number;
-  leaseMs: number;
   catchupWindowMs: number;
   historyDays: number;
   maxConcurrentRuns: number;
@@ -30,6 +37,8 @@ export interface AgentSettings {
   defaultTz: string;
   secrets: Record<string, string>;
   userAgent: string;
+  placement?: PlacementMode;
+  tags?: Record<string, string>;
 }
 
 export interface AgentDeps {
@@ -46,48 +55,39 @@ export interface AgentDeps {
   observer?: AgentObserver;
 }
 
-/** What `/healthz`, `/metrics` and the status page read from a running agent; a copy, never live state. */
-export interface AgentSnapshot {
-  machineId: string;
-  hostname: string;
-  version: string;
-  serial: number | null;
-  /** 0 = primary (fires on time); k = fires k failover steps late. */
-  rank: number;
-  liveAgents: number;
-  phase: "starting" | "running" | "stopping";
-  store: { kind: Store["kind"]; location: string; reachable: boolean; downSince: number | null; lastError: string | null };
-  startedAt: number;
-  lastHeartbeatAt: number | null;
-  runningAttempts: number;
-  jobs: number;
-  invalidJobs: number;
-  heartbeatMs: number;
-  deadAfterMs: number;
-  defaultTz: string;
-  secretKeys: string[];
-}
-
-/** A takeover attempt is not started beyond this: a job that kills every agent stops somewhere. */
-const MAX_ATTEMPTS = 3;
-/** Catch-up never starts more than this many missed occurrences of one job at once. */
-const CATCHUP_CAP = 100;
-const PRUNE_EVERY_MS = 3_600_000;
-/** How late past its last standby's turn an occurrence may still be claimed as an on-time fire. */
-const LATE_TOLERANCE_MS = 2000;
+/** The coordination protocol version this agent speaks (docs/protocol.md, "Upgrades"). */
+export const PROTOCOL_VERSION = 2;
+const CATCHUP_RECORD_CAP = 1000;
 
 interface Occurrence {
   job: Job;
   instant: number;
 }
 
+interface RunningAttempt {
+  job: Job;
+  run: RunRecord;
+  done: Promise<void>;
+}
+
+/** The fleet as the last heartbeat read it: it decides timing only, never who runs. */
+interface FleetView {
+  machines: Map<string, MachineRecord>;
+  members: Member[];
+  /** This agent's own `last_seen` on the store's clock, and the local time it was read. */
+  selfSeenMs: number;
+  readAtMs: number;
+}
+
 /**
- * The agent: sleeps until the next due instant or heartbeat, claims each occurrence by unique
- * insert after its rank's stagger, runs what it won, renews serial and heartbeat, takes over
- * expired leases, applies commands, and stops gracefully.
+ * The agent: sleeps until the next due instant, heartbeat or judge timer; fires each occurrence at
+ * its place in the job's firing order with one batched claim; runs what it won under its fence;
+ * heartbeats (membership, job catalog, command inbox); takes over dead sessions; stops gracefully.
+ * The protocol itself lives in src/coordinator and is written down in docs/protocol.md.
  */
 export class Agent {
   private settings: AgentSettings;
+  private timing: Timing;
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -95,33 +95,46 @@ export class Agent {
   private readonly health: ObservedStoreHealth;
   private readonly observer: AgentObserver;
   private readonly deadman: DeadManSwitch;
+  private readonly fence: Fence;
+  private readonly finals: FinalWriter;
   private lastHeartbeatAt: number | null = null;
   private slots: Slots;
   private jobSet: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   private readonly nextAt = new Map<string, number>();
-  private ranking: Ranking = { rank: 0, live: 1 };
+  private view: FleetView = { machines: new Map(), members: [], selfSeenMs: 0, readAtMs: 0 };
   private jobsRevision: string | null = null;
   private readonly startedAt: number;
-  private readonly handledCommands = new Set<string>();
-  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly appliedCommands = new Set<string>();
+  private readonly unacked = new Map<string, { command: CommandRecord; error?: string }>();
+  private readonly running = new Map<string, RunningAttempt>();
+  /** Occurrence keys this agent already recorded `skipped` ahead of time (overlap guard). */
+  private readonly guarded = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly handledSessions = new Set<string>();
+  /** Jobs no live agent may run, by job id: one `missed` record per gap. */
+  private readonly unplaceable = new Set<string>();
   private missedDuringOutage: Occurrence[] = [];
   private nextHeartbeatAt = 0;
+  private nextHousekeepingAt = 0;
   private heartbeatInFlight = false;
   private catchingUp = false;
-  private lastPruneAt = 0;
   private reportedInvalid = new Set<string>();
+  private v1AgentsSeen = false;
+  private zonesWarned = "";
+  private claimsStoppedAt: number | null = null;
   /** Set once start-up has placed every job in time; later reloads schedule new jobs from now. */
   private scheduling = false;
+  private jobsLoaded = false;
   private stopping = false;
   private stopReason = "";
   private wake = new AbortController();
   private readonly stopSignal = new AbortController();
   private readonly hardStop = new AbortController();
-  private readonly redact: (text: string) => string;
+  private redact: (text: string) => string;
 
   constructor(private readonly deps: AgentDeps) {
     this.settings = deps.settings;
+    this.timing = deriveTiming(deps.settings);
     this.store = deps.store;
     this.clock = deps.clock;
     this.log = deps.log;
@@ -130,23 +143,32 @@ export class Agent {
     this.health = new ObservedStoreHealth(deps.log, this.observer);
     this.deadman = new DeadManSwitch(this.observer);
     this.slots = new Slots(deps.settings.maxConcurrentRuns);
-    this.serials = new SerialKeeper(deps.store, this.serialSettings(), deps.log);
+    this.serials = new SerialKeeper(deps.store, () => this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
+    this.fence = new Fence(this.timing, deps.clock, (session) => this.onFenceLapse(session));
+    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs, () => this.fence.mayWrite());
   }
 
   get serial(): number | null {
     return this.serials.serial;
   }
 
+  private get mode(): PlacementMode {
+    return this.settings.placement ?? "spread";
+  }
+
   snapshot(): AgentSnapshot {
     const s = this.settings;
+    const order = this.mode === "serial" ? firingOrder("", this.view.members, "serial") : [];
+    const rank = this.mode === "serial" ? Math.max(0, order.indexOf(s.machineId)) : 0;
     return {
       machineId: s.machineId,
       hostname: s.hostname,
       version: s.version,
       serial: this.serial,
-      rank: this.ranking.rank,
-      liveAgents: this.ranking.live,
+      placement: this.mode,
+      rank,
+      liveAgents: Math.max(1, this.view.members.length),
       phase: this.stopping ? "stopping" : this.scheduling ? "running" : "starting",
       store: { kind: this.store.kind, location: this.store.location, reachable: !this.health.isDown, downSince: this.health.outageSince, lastError: this.health.lastError },
       startedAt: this.startedAt,
@@ -163,29 +185,40 @@ export class Agent {
 
   /** Runs until `stop()` (signal, drain command); resolves once work is finished and the serial released. */
   async run(): Promise<void> {
+    const predecessor = await this.untilStoreAnswers(() => this.readPredecessor());
     const fleetLastSeen = await this.untilStoreAnswers(() => this.lastSeenOfFleet());
+    if (predecessor) this.view.machines.set(predecessor._id, predecessor);
     await this.untilStoreAnswers(() => this.heartbeat());
     if (this.deps.applyJobsFile) await this.deps.applyJobsFile();
     await this.untilStoreAnswers(() => this.reloadJobs());
+    this.jobsLoaded = true;
+    // Ready only now: placement counts an agent once its jobs are loaded.
+    await this.untilStoreAnswers(() => this.heartbeat());
     const now = this.clock.now();
-    const grace = this.staggerWindowMs();
+    const grace = this.staggerWindow();
     // Occurrences a moment old may still be waiting for this agent's turn; a job never fires for
     // an instant before FleetCron wrote it.
     for (const job of this.jobSet.jobs.values()) this.schedule(job, Math.max(now - grace, this.jobSet.updatedAt.get(job.id) ?? 0));
     this.scheduling = true;
+    this.judgeFleet();
+    this.nextHousekeepingAt = now + this.timing.heartbeatMs;
     this.log.info(
-      `agent ${this.settings.machineId} running: serial ${this.serial ?? "none"}, ${this.jobSet.jobs.size} job(s)` +
+      `agent ${this.settings.machineId} running: serial ${this.serial ?? "none"}, ${this.mode} placement, ${this.jobSet.jobs.size} job(s)` +
         (this.jobSet.invalid.length ? `, ${this.jobSet.invalid.length} invalid job(s) skipped` : "") +
-        `, store ${this.store.kind} ${this.store.location}`,
+        `, ${this.view.members.length} live agent(s), store ${this.store.kind} ${this.store.location}`,
     );
     if (fleetLastSeen !== null) this.track(this.startupCatchup(fleetLastSeen, now - grace));
-    this.track(this.sweepOrphans(now));
 
     while (!this.stopping) {
       const tick = this.clock.now();
       if (tick >= this.nextHeartbeatAt && !this.heartbeatInFlight) this.track(this.heartbeatTick());
+      if (tick >= this.nextHousekeepingAt) {
+        this.nextHousekeepingAt = tick + this.timing.housekeepingEveryMs;
+        this.track(this.housekeeping(tick));
+      }
       this.dispatchDue(tick);
-      const until = Math.min(this.nextHeartbeatAt, this.earliestDue());
+      const guardAt = this.guardOverlaps(tick);
+      const until = Math.min(this.nextHeartbeatAt, this.earliestDue(), guardAt, this.nextHousekeepingAt);
       this.wake = new AbortController();
       await this.clock.sleep(Math.max(0, until - this.clock.now()), AbortSignal.any([this.wake.signal, this.stopSignal.signal]));
     }
@@ -197,11 +230,12 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     this.stopReason = reason;
+    this.claimsStoppedAt = this.clock.now();
     this.log.info(`stopping (${reason}): no new claims; finishing ${this.running.size} running attempt(s)`);
     this.stopSignal.abort();
   }
 
-  // ── schedule ────────────────────────────────────────────────────────────────────────────────
+  // ── schedule and dispatch ───────────────────────────────────────────────────────────────────
 
   private tzOf(job: Job): string {
     return job.tz ?? this.settings.defaultTz;
@@ -219,8 +253,14 @@ export class Agent {
     return earliest;
   }
 
+  /** This agent's place in a job's firing order (null: not for this agent), from the last view. */
+  private positionFor(job: Job): number | null {
+    return positionOf(this.settings.machineId, job.id, this.view.members, this.mode, job.run_on);
+  }
+
   private dispatchDue(now: number): void {
-    const groups = new Map<number, Job[]>();
+    // One batch per (instant, place in the order): all of an agent's claims for one moment.
+    const groups = new Map<string, { instant: number; position: number; jobs: Job[] }>();
     for (const [id, at] of this.nextAt) {
       if (at > now) continue;
       const job = this.jobSet.jobs.get(id);
@@ -228,91 +268,134 @@ export class Agent {
         this.nextAt.delete(id);
         continue;
       }
-      const group = groups.get(at);
-      if (group) group.push(job);
-      else groups.set(at, [job]);
       this.schedule(job, at);
+      if (this.v1AgentsSeen) continue;
+      const position = this.positionFor(job);
+      if (position === null) {
+        this.noteUnplaceable(job, at);
+        continue;
+      }
+      this.unplaceable.delete(job.id);
+      const key = `${at}:${position}`;
+      const group = groups.get(key);
+      if (group) group.jobs.push(job);
+      else groups.set(key, { instant: at, position, jobs: [job] });
     }
-    for (const [instant, jobs] of groups) this.track(this.fireGroup(instant, jobs));
-  }
-
-  /** All occurrences due at one instant share one ranking read and one stagger wait. */
-  private async fireGroup(instant: number, jobs: Job[]): Promise<void> {
-    let ranking = this.ranking;
-    try {
-      ranking = rankAmong(await this.store.listSerials(), this.serialSettings(), this.clock.now());
-      this.ranking = ranking;
-    } catch (error) {
-      this.health.failed(this.clock.now(), error);
-    }
-    if (this.health.isDown) {
-      this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
-      return;
-    }
-    const delay = instant + ranking.rank * this.settings.failoverStepMs - this.clock.now();
-    if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
-    if (this.stopping) return;
-    if (this.clock.now() - instant > this.staggerWindowMs() + LATE_TOLERANCE_MS) {
-      // The store answered too late for an on-time fire (a slow or returning store): these
-      // occurrences follow the job's catch-up policy instead of all firing at once now.
-      this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
-      return;
-    }
-    try {
-      // A standby does not read first: its insert fails on the unique _id when the occurrence is
-      // claimed, which costs what a read would, and on FerretDB v1 (where even an _id lookup scans
-      // the whole run history) far less.
-      const busy = jobs.some((j) => j.overlap === "skip") ? await this.busyJobs(instant) : new Set<string>();
-      for (const job of jobs) this.track(this.claimAndRun(job, instant, "schedule", busy, ranking.rank));
-    } catch (error) {
-      this.health.failed(this.clock.now(), error);
-      this.missedDuringOutage.push(...jobs.map((job) => ({ job, instant })));
-    }
+    for (const { instant, position, jobs } of groups.values()) this.track(this.fireGroup(instant, position, jobs));
   }
 
   /**
-   * Jobs with an attempt in progress anywhere in the fleet (live leases) that started before
-   * `instant` was due. Occurrences fired late together (start-up, a stalled event loop) do not
-   * overlap each other.
+   * A job that no live agent may fire (`run_on` matches none): the first agent of its order among
+   * all live agents records the first occurrence of the gap `missed`, once, after every agent had
+   * its turn (docs/protocol.md, "Placement").
    */
-  private async busyJobs(instant: number): Promise<Set<string>> {
-    const now = this.clock.now();
-    const busy = new Set<string>();
-    for (const lease of await this.store.listLeases()) {
-      if (lease.lease_until.getTime() > now && lease.claimed_at.getTime() < instant) busy.add(lease.job_id);
-    }
-    return busy;
+  private noteUnplaceable(job: Job, instant: number): void {
+    if (this.unplaceable.has(job.id)) return;
+    if (firingOrder(job.id, this.view.members, this.mode, job.run_on).length > 0) return;
+    if (firingOrder(job.id, this.view.members, this.mode)[0] !== this.settings.machineId) return;
+    this.unplaceable.add(job.id);
+    const wanted = Object.entries(job.run_on ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
+    this.track(
+      this.recordWithoutRunning([{ job, instant }], "missed", `missed: no live agent may run it (run_on ${wanted}); later occurrences are not recorded until one can`, "schedule"),
+    );
   }
 
-  private async claimAndRun(job: Job, instant: number, trigger: RunTrigger, busy: Set<string>, rank = 0): Promise<void> {
-    const runId = occurrenceId(job.id, instant);
-    if (job.overlap === "skip" && busy.has(job.id)) {
-      await this.recordWithoutRunning(job, instant, "skipped", `overlap: the previous run of "${job.name}" was still running (overlap: skip)`, trigger);
+  /** All of one agent's occurrences at one instant and place share one wait and one batched claim. */
+  private async fireGroup(instant: number, position: number, dispatched: Job[]): Promise<void> {
+    const delay = instant + position * this.timing.failoverStepMs - this.clock.now();
+    if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
+    if (this.stopping) return;
+    // The job as it is now: one deleted, disabled or edited during the wait is not fired as it was.
+    const jobs = dispatched.filter((job) => this.jobSet.jobs.get(job.id) === job);
+    if (jobs.length === 0) return;
+    const occurrences = jobs.map((job) => ({ job, instant }));
+    if (this.health.isDown || !this.fence.mayWrite() || this.clock.now() - instant > this.staggerWindow() + this.timing.lateToleranceMs) {
+      // Unconfirmed liveness, an unreachable store, or an answer too late for an on-time fire:
+      // these follow the job's catch-up policy instead of all firing at once later.
+      this.missedDuringOutage.push(...occurrences);
       return;
     }
-    await this.slots.acquire();
-    try {
-      if (this.stopping) return;
-      const now = this.clock.now();
-      const run = this.newRun(job, runId, 1, instant, trigger, "running", now);
-      // The primary expects to win, so it writes its lease first: should it die right after the
-      // claim, the lease still expires and another agent takes over. A standby rarely wins and
-      // skips that write (its lease follows the claim; the orphan sweep covers the gap).
-      const leaseFirst = rank === 0;
-      let won: boolean;
-      try {
-        if (leaseFirst) await this.store.putLease(leaseOf(run, this.settings.machineId, now + this.settings.leaseMs));
-        won = await this.store.insertRun(run);
-        if (!won && leaseFirst) await this.store.deleteLease(leaseId(run._id, this.settings.machineId));
-      } catch (error) {
-        this.health.failed(now, error);
-        if (trigger === "schedule") this.missedDuringOutage.push({ job, instant });
-        return;
+    await this.claimAndRun(occurrences, "schedule", position);
+  }
+
+  /**
+   * One batched claim for occurrences of this agent: `running` claims, and `skipped` records for
+   * those that would overlap a run still going here or anywhere the fleet published.
+   */
+  private async claimAndRun(occurrences: Occurrence[], trigger: RunTrigger, position: number): Promise<void> {
+    const now = this.clock.now();
+    const records: RunRecord[] = [];
+    for (const { job, instant } of occurrences) {
+      const key = occurrenceId(job.id, instant);
+      if (this.guarded.delete(key)) continue; // already recorded skipped ahead of time
+      if (job.overlap === "skip" && this.runningAnywhere(job.id, instant)) {
+        records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `overlap: the previous run of "${job.name}" was still running (overlap: skip)` });
+      } else {
+        records.push(this.newRun(job, key, 1, instant, trigger, "running", now));
       }
-      if (won) await this.execute(job, run, rank, leaseFirst);
-    } finally {
-      this.slots.release();
     }
+    if (records.length === 0) return;
+    const session = this.fence.session;
+    const results = await claimBatch(this.store, records);
+    const failed = results.filter((r) => r.outcome === "failed");
+    if (failed.length > 0) {
+      this.health.failed(this.clock.now(), new StoreError(`claims of ${failed.length} occurrence(s) could not be confirmed`));
+      this.missedDuringOutage.push(...failed.map((r) => occurrences.find((o) => occurrenceId(o.job.id, o.instant) === r.run.run_id)!).filter(Boolean));
+    } else {
+      this.health.succeeded(this.clock.now());
+    }
+    for (const { run, outcome } of results) {
+      if (outcome !== "won") continue;
+      const job = occurrences.find((o) => o.job.id === run.job_id)!.job;
+      if (run.status !== "running") {
+        this.log.info(`${job.name} @ ${run.scheduled_for.toISOString()}: ${run.status} — ${run.reason}`);
+        safely(() => this.observer.runRecorded(run));
+        continue;
+      }
+      // A claim acknowledged after the fence deadline never runs: its session is dead, and the
+      // takeover of that session re-runs it (docs/protocol.md, "Claims").
+      if (this.fence.session !== session || !this.fence.mayWrite()) continue;
+      this.track(this.runAttempt(job, run, position));
+    }
+  }
+
+  /** Whether an attempt of the job that started before `instant` runs here or (as last published) anywhere. */
+  private runningAnywhere(jobId: string, instant: number): boolean {
+    for (const { run } of this.running.values()) if (run.job_id === jobId && run.scheduled_for.getTime() < instant) return true;
+    for (const machine of this.view.machines.values()) {
+      if (machine._id === this.settings.machineId || !isLiveMachine(machine, this.view.selfSeenMs, this.timing.deadAfterMs)) continue;
+      for (const r of machine.running ?? []) if (r.job_id === jobId && new Date(r.scheduled_for).getTime() < instant) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Overlap without a read (docs/protocol.md, "Overlap"): while a run of an `overlap: skip` job is
+   * still going here, the next occurrence is recorded `skipped` G before its instant, so no other
+   * agent starts it. Returns when to look again.
+   */
+  private guardOverlaps(now: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    const due: Occurrence[] = [];
+    const seen = new Set<string>();
+    for (const { job } of this.running.values()) {
+      if (job.overlap !== "skip" || seen.has(job.id)) continue;
+      seen.add(job.id);
+      const at = this.nextAt.get(job.id);
+      if (at === undefined) continue;
+      const after = nextFireAfter(job.schedule, this.tzOf(job), at);
+      const guardAt = at - overlapGuardMs(this.timing, after === null ? 60_000 : after - at);
+      const key = occurrenceId(job.id, at);
+      if (this.guarded.has(key)) continue;
+      if (guardAt <= now) {
+        this.guarded.add(key);
+        due.push({ job, instant: at });
+      } else next = Math.min(next, guardAt);
+    }
+    if (due.length > 0 && this.fence.mayWrite()) {
+      this.track(this.recordWithoutRunning(due, "skipped", "overlap: the previous run was still running (overlap: skip)", "schedule", true));
+    }
+    return next;
   }
 
   private newRun(job: Job, runId: string, attempt: number, instant: number, trigger: RunTrigger, status: RunStatus, now: number): RunRecord {
@@ -327,30 +410,50 @@ export class Agent {
       status,
       machine_id: this.settings.machineId,
       ...(this.serial !== null ? { serial: this.serial } : {}),
+      session: this.fence.session,
+      nonce: newNonce(),
       claimed_at: new Date(now),
-      ...(status === "running" ? { started_at: new Date(now), lease_until: new Date(now + this.settings.leaseMs) } : { finished_at: new Date(now) }),
+      ...(status === "running" ? { started_at: new Date(now) } : { finished_at: new Date(now) }),
     };
   }
 
-  /** A skipped or missed occurrence is recorded by the same unique insert, so exactly one reason is kept. */
-  private async recordWithoutRunning(job: Job, instant: number, status: "skipped" | "missed", reason: string, trigger: RunTrigger): Promise<void> {
-    const run = { ...this.newRun(job, occurrenceId(job.id, instant), 1, instant, trigger, status, this.clock.now()), reason };
-    if (await this.store.insertRun(run)) {
-      this.log.info(`${job.name} @ ${run.scheduled_for.toISOString()}: ${status} — ${reason}`);
+  /** Skipped or missed occurrences, recorded by the same unique insert, so exactly one reason is kept. */
+  private async recordWithoutRunning(occurrences: Occurrence[], status: "skipped" | "missed", reason: string | ((o: Occurrence) => string), trigger: RunTrigger, quiet = false): Promise<void> {
+    const now = this.clock.now();
+    const records = occurrences.map((o) => ({ ...this.newRun(o.job, occurrenceId(o.job.id, o.instant), 1, o.instant, trigger, status, now), reason: typeof reason === "string" ? reason : reason(o) }));
+    for (const { run, outcome } of await claimBatch(this.store, records)) {
+      if (outcome !== "won") continue;
+      if (!quiet || records.length <= 3) this.log.info(`${run.job_name} @ ${run.scheduled_for.toISOString()}: ${status} — ${run.reason}`);
       safely(() => this.observer.runRecorded(run));
     }
   }
 
-  private async execute(job: Job, run: RunRecord, rank: number, leaseWritten: boolean): Promise<void> {
-    safely(() => this.observer.runStarted(run, rank));
-    const work = executeAttempt(this.executeContext(), job, run, { leaseWritten });
-    this.running.set(run._id, work);
-    try {
-      const outcome = await work;
-      safely(() => this.observer.runFinished(outcome));
-    } finally {
-      this.running.delete(run._id);
-    }
+  private attemptFence(): AttemptFence {
+    const session = this.fence.session;
+    const signal = AbortSignal.any([this.fence.signal, this.hardStop.signal]);
+    return {
+      signal,
+      mayWrite: () => (this.fence.session === session && this.fence.mayWrite() ? null : "this agent's heartbeat is not confirmed (fence deadline)"),
+    };
+  }
+
+  /** Runs a won attempt in a slot; listed in the heartbeat (its lease) from now until it ends. */
+  private runAttempt(job: Job, run: RunRecord, position: number): Promise<void> {
+    const fence = this.attemptFence();
+    const entry: RunningAttempt = { job, run, done: Promise.resolve() };
+    this.running.set(run._id, entry);
+    entry.done = (async () => {
+      await this.slots.acquire();
+      try {
+        safely(() => this.observer.runStarted(run, position));
+        const outcome = await executeAttempt(this.executeContext(), job, run, fence, this.finals);
+        safely(() => this.observer.runFinished(outcome));
+      } finally {
+        this.slots.release();
+        this.running.delete(run._id);
+      }
+    })();
+    return entry.done;
   }
 
   private executeContext(): ExecuteContext {
@@ -361,7 +464,6 @@ export class Agent {
       secrets: this.settings.secrets,
       redact: this.redact,
       userAgent: this.settings.userAgent,
-      leaseMs: this.settings.leaseMs,
       defaultTz: this.settings.defaultTz,
       log: this.log,
       signal: this.hardStop.signal,
@@ -370,25 +472,41 @@ export class Agent {
   }
 
   private deadManContext() {
-    return { ...this.executeContext(), maxAttempts: MAX_ATTEMPTS, lookbackMs: (this.settings.historyDays * 86_400_000) / 2 };
+    return { ...this.executeContext(), maxAttempts: this.timing.maxAttempts, lookbackMs: (this.settings.historyDays * 86_400_000) / 2 };
   }
 
-  // ── catch-up (DESIGN §5 misfires) ───────────────────────────────────────────────────────────
+  // ── catch-up (docs/protocol.md, "Catch-up") ─────────────────────────────────────────────────
 
-  /** The fleet's last sign of life before this start (this machine's earlier runs included); null on a new store. */
+  /** A restarted machine's earlier record, read before its first heartbeat replaces it. */
+  private async readPredecessor(): Promise<MachineRecord | null> {
+    const before = await this.store.getMachine(this.settings.machineId);
+    if (!before?.session || before.status === "stopped") return before;
+    const now = (await this.store.serverTime()).getTime();
+    const fresh = now - before.last_seen.getTime() < this.timing.deadAfterMs;
+    if (fresh && before.hostname !== this.settings.hostname) {
+      throw new DuplicateMachineError(
+        `machine id "${this.settings.machineId}" is in use by a live agent on ${before.hostname} (heard from ${Math.round((now - before.last_seen.getTime()) / 1000)} s ago): give each machine its own machine_id`,
+      );
+    }
+    return before;
+  }
+
+  /** The fleet's last sign of claiming before this start (this machine's earlier runs included); null on a new store. */
   private async lastSeenOfFleet(): Promise<number | null> {
     const machines = await this.store.listMachines();
-    return machines.length === 0 ? null : Math.max(...machines.map((m) => m.last_seen.getTime()));
+    if (machines.length === 0) return null;
+    return Math.max(...machines.map((m) => Math.min(m.last_seen.getTime(), m.claims_stopped_at?.getTime() ?? Number.POSITIVE_INFINITY)));
   }
 
   /** Occurrences that fell while every agent was down: from the fleet's last sign of life to now. */
   private async startupCatchup(fleetLastSeen: number, untilMs: number): Promise<void> {
-    const now = this.clock.now();
+    const from = fleetLastSeen - 2 * this.timing.heartbeatMs;
+    const missed: Occurrence[] = [];
     for (const job of this.jobSet.jobs.values()) {
-      const from = Math.max(now - this.settings.catchupWindowMs, fleetLastSeen - 2 * this.settings.heartbeatMs, this.jobSet.updatedAt.get(job.id) ?? 0);
-      const instants = firesBetween(job.schedule, this.tzOf(job), from, untilMs, CATCHUP_CAP);
-      if (instants.length > 0) await this.catchUp(job, instants, "no agent was running");
+      const start = Math.max(from, this.jobSet.updatedAt.get(job.id) ?? 0);
+      for (const instant of firesBetween(job.schedule, this.tzOf(job), start, untilMs, CATCHUP_RECORD_CAP)) missed.push({ job, instant });
     }
+    if (missed.length > 0) await this.catchUp(missed, "no agent was running");
   }
 
   /** Occurrences this agent could not claim (in time) while the store was unreachable or slow. */
@@ -397,7 +515,7 @@ export class Agent {
     const missed = this.missedDuringOutage;
     this.missedDuringOutage = [];
     try {
-      await this.catchUpMissed(missed);
+      await this.catchUp(missed, "the store was unreachable or answered too late to claim it on time");
     } catch (error) {
       // The store failed again: keep them for the next recovery (unique inserts make a redo safe).
       this.missedDuringOutage.unshift(...missed);
@@ -407,34 +525,37 @@ export class Agent {
     }
   }
 
-  private async catchUpMissed(missed: Occurrence[]): Promise<void> {
+  /**
+   * Each job's catch-up is done by its owner; the others follow at their place in its order, so a
+   * dead owner's gap is still covered (their claims then lose on the unique `_id`).
+   */
+  private async catchUp(missed: Occurrence[], cause: string): Promise<void> {
     const byJob = new Map<string, number[]>();
     for (const { job, instant } of missed) byJob.set(job.id, [...(byJob.get(job.id) ?? []), instant]);
-    for (const [id, instants] of byJob) {
+    const byPosition = new Map<number, Job[]>();
+    for (const id of byJob.keys()) {
       const job = this.jobSet.jobs.get(id);
-      if (job) await this.catchUp(job, [...new Set(instants)].sort((a, b) => a - b).slice(-CATCHUP_CAP), "the store was unreachable or answered too late to claim it on time");
+      const position = job ? this.positionFor(job) : null;
+      if (job && position !== null) byPosition.set(position, [...(byPosition.get(position) ?? []), job]);
     }
-  }
-
-  private async catchUp(job: Job, instants: number[], cause: string): Promise<void> {
-    const claimed = new Set((await this.store.getRuns(instants.map((at) => occurrenceId(job.id, at)))).map((r) => r._id));
-    const missing = instants.filter((at) => !claimed.has(occurrenceId(job.id, at)));
-    if (missing.length === 0) return;
-    const latest = missing[missing.length - 1]!;
-    const busy = new Set<string>();
-    for (const instant of missing) {
-      const iso = new Date(instant).toISOString();
-      if (job.catchup === "all" || (job.catchup === "last" && instant === latest)) {
-        this.track(this.claimAndRun(job, instant, "catchup", busy));
-      } else if (job.catchup === "last") {
-        await this.recordWithoutRunning(job, instant, "missed", `missed: ${cause}; catchup "last" ran only the latest missed occurrence (${new Date(latest).toISOString()})`, "catchup");
-      } else {
-        await this.recordWithoutRunning(job, instant, "missed", `missed: ${cause} at ${iso}; catchup "skip"`, "catchup");
+    for (const [position, jobs] of [...byPosition].sort((a, b) => a[0] - b[0])) {
+      if (position > 0) await this.clock.sleep(position * this.timing.failoverStepMs, this.stopSignal.signal);
+      if (this.stopping) return;
+      for (const job of jobs) {
+        const instants = [...new Set(byJob.get(job.id)!)].sort((a, b) => a - b).slice(-CATCHUP_RECORD_CAP);
+        const recorded = new Set((await this.store.getRuns(instants.map((at) => occurrenceId(job.id, at)))).map((r) => r.scheduled_for.getTime()));
+        const plan = planCatchup(job, instants, recorded, this.clock.now(), { windowMs: this.settings.catchupWindowMs, cap: this.timing.catchupCap, cause });
+        const reasons = new Map(plan.missed.map((m) => [m.instant, m.reason]));
+        if (plan.missed.length > 0) {
+          await this.recordWithoutRunning(plan.missed.map((m) => ({ job, instant: m.instant })), "missed", (o) => reasons.get(o.instant)!, "catchup", true);
+          if (plan.missed.length > 3) this.log.info(`${job.name}: ${plan.missed.length} occurrence(s) recorded missed (${cause})`);
+        }
+        if (plan.run.length > 0 && this.fence.mayWrite()) await this.claimAndRun(plan.run.map((instant) => ({ job, instant })), "catchup", position);
       }
     }
   }
 
-  // ── heartbeat: serial, machine record, jobs, commands, takeovers ────────────────────────────
+  // ── heartbeat: membership, job catalog, command inbox ───────────────────────────────────────
 
   private async heartbeatTick(): Promise<void> {
     this.heartbeatInFlight = true;
@@ -442,8 +563,7 @@ export class Agent {
       await this.withinHeartbeatDeadline(this.heartbeat());
       this.health.succeeded(this.clock.now());
       // Apart from the heartbeat: a slow catch-up must not make this agent look dead.
-      if (this.missedDuringOutage.length > 0 && !this.catchingUp) this.track(this.outageCatchup());
-      this.nextHeartbeatAt = this.clock.now() + this.settings.heartbeatMs;
+      if (this.missedDuringOutage.length > 0 && !this.catchingUp && this.fence.mayWrite()) this.track(this.outageCatchup());
     } catch (error) {
       this.health.failed(this.clock.now(), error);
       this.nextHeartbeatAt = this.clock.now() + this.health.retryDelayMs(this.settings.heartbeatMs);
@@ -461,50 +581,188 @@ export class Agent {
     const deadlineMs = Math.max(4 * this.settings.heartbeatMs, 10_000);
     const timedOut = new AbortController();
     const done = work.finally(() => timedOut.abort());
-    await Promise.race([done, this.clock.sleep(deadlineMs, timedOut.signal).then(() => {
-      if (!timedOut.signal.aborted) throw new Error(`heartbeat got no answer from the store within ${deadlineMs / 1000} s`);
-    })]);
+    await Promise.race([
+      done,
+      this.clock.sleep(deadlineMs, timedOut.signal).then(() => {
+        if (!timedOut.signal.aborted) throw new StoreError(`heartbeat got no answer from the store within ${deadlineMs / 1000} s`);
+      }),
+    ]);
   }
 
+  /** The named steps of a heartbeat; housekeeping runs on its own timer, never inside it. */
   private async heartbeat(): Promise<void> {
-    const before = this.clock.now();
-    const serverTime = (await this.store.serverTime()).getTime();
-    const now = this.clock.now();
-    const clockOffset = Math.round((before + now) / 2 - serverTime);
-    const serials = await this.serials.heartbeat(now);
-    this.ranking = rankAmong(serials, this.serialSettings(), now);
-    const existing = await this.store.getMachine(this.settings.machineId);
-    await this.store.putMachine({
+    await this.renewLiveness();
+    if (this.mode === "serial") await this.serials.heartbeat(this.clock.now());
+    this.judgeFleet();
+    await this.refreshJobCatalog();
+    await this.applyCommandInbox();
+    if (!this.stopping && this.scheduling) {
+      const owned = [...this.jobSet.jobs.values()].filter((job) => this.positionFor(job) === 0);
+      await this.deadman.check(owned, this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
+    }
+  }
+
+  /**
+   * Membership: one small write (the heartbeat, stamped by the store's clock) and one read of the
+   * machines. The write extends this agent's fence only when acknowledged within R.
+   */
+  private async renewLiveness(): Promise<void> {
+    const sentAt = this.clock.now();
+    this.fence.lapseIfPast(sentAt);
+    const session = this.fence.session;
+    await this.store.beat(this.machineRecord(), new Date(sentAt));
+    const ackedAt = this.clock.now();
+    if (!this.fence.acknowledged(sentAt, ackedAt) && this.fence.session === session && this.running.size > 0) {
+      this.log.warn(`heartbeat took ${ackedAt - sentAt} ms (more than ${this.timing.roundTripMs} ms): it does not extend this agent's fence`);
+    }
+    const machines = await this.store.listMachines();
+    const readAt = this.clock.now();
+    const self = machines.find((m) => m._id === this.settings.machineId);
+    const selfSeenMs = self?.last_seen.getTime() ?? readAt;
+    this.clockOffsetMs = Math.round((sentAt + ackedAt) / 2 - selfSeenMs);
+    // A judgement not made yet (during start-up) keeps its earlier view, so a predecessor is seen.
+    const previous = this.pendingJudgement?.previous ?? this.view.machines;
+    const live = machines.filter((m) => m.protocol === PROTOCOL_VERSION && (m._id === this.settings.machineId || isLiveMachine(m, selfSeenMs, this.timing.deadAfterMs)));
+    const members: Member[] = live
+      .filter((m) => m._id !== this.settings.machineId || !this.stopping)
+      .map((m) => ({ machineId: m._id, serial: m.serial ?? null, tags: m.tags ?? {}, live: true, ready: m.ready === true }));
+    this.pendingJudgement = { previous, machines };
+    this.view = { machines: new Map(machines.map((m) => [m._id, m])), members, selfSeenMs, readAtMs: readAt };
+    this.lastHeartbeatAt = readAt;
+    this.noteFleetDifferences(machines, selfSeenMs);
+    // The next heartbeat, or earlier: when another agent would be dead, judge it then (§ "Takeover").
+    let next = readAt + this.settings.heartbeatMs;
+    for (const m of live) {
+      if (m._id === this.settings.machineId) continue;
+      next = Math.min(next, readAt + (m.last_seen.getTime() + this.timing.deadAfterMs - selfSeenMs) + 50);
+    }
+    this.nextHeartbeatAt = Math.max(readAt + 50, next);
+  }
+
+  private clockOffsetMs: number | null = null;
+  private pendingJudgement: { previous: Map<string, MachineRecord>; machines: MachineRecord[] } | null = null;
+
+  private machineRecord(): Omit<MachineRecord, "last_seen"> {
+    return {
       _id: this.settings.machineId,
       hostname: this.settings.hostname,
       pid: process.pid,
       serial: this.serial,
       status: this.stopping ? "draining" : "running",
       version: this.settings.version,
-      started_at: existing && existing.status === "running" && existing.pid === process.pid ? existing.started_at : new Date(this.startedAt),
-      last_seen: new Date(now),
-      clock_offset_ms: clockOffset,
+      started_at: new Date(this.startedAt),
+      clock_offset_ms: this.clockOffsetMs,
       invalid_jobs: this.jobSet.invalid.length,
-    });
-    this.lastHeartbeatAt = now;
-    if (this.nextHeartbeatAt === 0) this.nextHeartbeatAt = now + this.settings.heartbeatMs;
-    if (this.jobsRevision !== null && (await this.store.getJobsRevision()) !== this.jobsRevision) await this.reloadJobs();
-    await this.applyCommands();
-    await this.takeOverExpired(now);
-    if (!this.stopping) await this.deadman.check(this.jobSet.jobs.values(), this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
-    // Not before start-up has loaded the jobs: the sweep decides takeovers by the job set.
-    if (this.scheduling && this.ranking.rank === 0 && now - this.lastPruneAt >= PRUNE_EVERY_MS) await this.prune(now);
+      protocol: PROTOCOL_VERSION,
+      session: this.fence.session,
+      seq: this.fence.nextSeq(),
+      running: [...this.running.values()].map(({ run }) => ({ id: run._id, job_id: run.job_id, scheduled_for: run.scheduled_for })),
+      ready: this.jobsLoaded && !this.stopping,
+      tags: this.settings.tags ?? {},
+      default_tz: this.settings.defaultTz,
+      ...(this.claimsStoppedAt !== null ? { claims_stopped_at: new Date(this.claimsStoppedAt) } : {}),
+    };
   }
 
-  private async reloadJobs(): Promise<void> {
+  /** v1 agents still running, and agents whose default zones differ: said once per change. */
+  private noteFleetDifferences(machines: MachineRecord[], selfSeenMs: number): void {
+    const v1 = machines.filter((m) => m.protocol === undefined && m.status !== "stopped" && selfSeenMs - m.last_seen.getTime() <= this.timing.deadAfterMs);
+    if (v1.length > 0 !== this.v1AgentsSeen) {
+      this.v1AgentsSeen = v1.length > 0;
+      if (this.v1AgentsSeen) this.log.error(`agents of coordination protocol v1 are running (${v1.map((m) => m._id).join(", ")}): this v2 agent fires nothing until they stop; stop the whole fleet to upgrade`);
+      else this.log.info("no v1 agent is running any more: firing");
+    }
+    const zones = [...new Set(machines.filter((m) => m.protocol === PROTOCOL_VERSION && m.status !== "stopped" && m.default_tz).map((m) => `${m._id}=${m.default_tz}`))];
+    const distinct = new Set(zones.map((z) => z.split("=")[1]));
+    const key = distinct.size > 1 ? zones.sort().join(",") : "";
+    if (key !== this.zonesWarned) {
+      this.zonesWarned = key;
+      if (key) this.log.warn(`agents disagree on the default zone (config tz): ${zones.join(", ")}; jobs without their own tz fire by each agent's zone — set the same tz everywhere`);
+    }
+  }
+
+  /** The judge: sessions of the fleet that are dead, each taken over once, in the job's order. */
+  private judgeFleet(): void {
+    const judgement = this.pendingJudgement;
+    this.pendingJudgement = null;
+    if (!judgement || this.stopping || !this.scheduling) {
+      if (judgement && !this.scheduling) this.pendingJudgement = judgement; // judged once jobs are loaded
+      return;
+    }
+    for (const dead of deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs)) {
+      const key = `${dead.machineId}/${dead.session}`;
+      if (this.handledSessions.has(key)) continue;
+      this.handledSessions.add(key);
+      this.track(this.takeOver(dead));
+    }
+  }
+
+  private async takeOver(dead: DeadSession): Promise<void> {
+    // The first live agent of each job's order acts at once; the others after their turn (a claim
+    // in flight at the death is found by the second look, R later).
+    const positions = (dead.running ?? []).map((r) => {
+      const job = this.jobSet.jobs.get(r.job_id);
+      return job ? (this.positionFor(job) ?? 0) : 0;
+    });
+    // Attempts found only by the scan have no job to order by: the dead machine's own id orders them.
+    const byMachine = Math.max(0, firingOrder(dead.machineId, this.view.members, "spread").indexOf(this.settings.machineId));
+    const wait = dead.machineId === this.settings.machineId ? 0 : Math.min(byMachine, ...positions) * this.timing.failoverStepMs;
+    for (const delay of [wait, this.timing.roundTripMs]) {
+      if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
+      if (this.stopping || !this.fence.mayWrite()) return;
+      try {
+        const result = await takeOverSession(
+          {
+            store: this.store,
+            machineId: this.settings.machineId,
+            session: this.fence.session,
+            serial: this.serial,
+            now: this.clock.now(),
+            maxAttempts: this.timing.maxAttempts,
+            jobOf: (id) => this.jobSet.jobs.get(id),
+            log: this.log,
+          },
+          dead,
+        );
+        for (const { lost, successor } of result.won) {
+          safely(() => this.observer.takeover(lost, successor));
+          if (successor.status !== "running") safely(() => this.observer.runRecorded(successor));
+          const job = this.jobSet.jobs.get(successor.job_id);
+          if (job && successor.status === "running" && this.fence.mayWrite()) this.track(this.runAttempt(job, successor, 0));
+        }
+      } catch (error) {
+        this.health.failed(this.clock.now(), error);
+        this.handledSessions.delete(`${dead.machineId}/${dead.session}`); // looked at again next time
+        return;
+      }
+    }
+  }
+
+  /** The session lapsed (fence deadline passed): its running work was aborted; judge it like any dead session. */
+  private onFenceLapse(session: string): void {
+    this.log.error(`heartbeat not confirmed before the fence deadline: stopped every request of session ${session}; its attempts will be taken over`);
+    const running = [...this.running.values()].filter(({ run }) => run.session === session).map(({ run }) => ({ id: run._id, job_id: run.job_id, scheduled_for: run.scheduled_for }));
+    const self = this.view.machines.get(this.settings.machineId);
+    if (self) this.view.machines.set(self._id, { ...self, session, running });
+  }
+
+  private async refreshJobCatalog(): Promise<void> {
+    if (this.jobsRevision !== null && (await this.store.getJobsRevision()) !== this.jobsRevision) await this.reloadJobs();
+  }
+
+  private async reloadJobs(options: { rescheduleAll?: boolean } = {}): Promise<void> {
     this.jobsRevision = await this.store.getJobsRevision();
     const previous = this.jobSet;
     this.jobSet = await loadJobSet(this.store, Object.keys(this.settings.secrets));
     const now = this.clock.now();
     for (const [id, job] of this.jobSet.jobs) {
-      // An unchanged job keeps its place in time; a new or edited one starts from now.
-      if (previous.fingerprints.get(id) !== this.jobSet.fingerprints.get(id) || !this.nextAt.has(id)) {
+      // An unchanged job keeps its place in time; a new or edited one (or all, after a new default zone) starts from now.
+      if (options.rescheduleAll || previous.fingerprints.get(id) !== this.jobSet.fingerprints.get(id) || !this.nextAt.has(id)) {
         if (this.scheduling) this.schedule(job, now);
+      } else {
+        // Same document: keep the loaded object, so a dispatched occurrence still matches it.
+        const before = previous.jobs.get(id);
+        if (before) this.jobSet.jobs.set(id, before);
       }
     }
     for (const id of this.nextAt.keys()) if (!this.jobSet.jobs.has(id)) this.nextAt.delete(id);
@@ -521,12 +779,21 @@ export class Agent {
     this.wake.abort();
   }
 
-  private async applyCommands(): Promise<void> {
-    const commands = await this.store.listCommands(new Date(this.startedAt - 1000));
+  /**
+   * Commands addressed to this agent, each applied once and acknowledged (a failed ack is retried
+   * on the next heartbeat). The window reaches back a minute before this start, so a command from
+   * a CLI whose clock runs behind is still seen; one this machine acknowledged in an earlier run is not applied again.
+   */
+  private async applyCommandInbox(): Promise<void> {
+    for (const [id, pending] of this.unacked) {
+      if (await this.ack(pending.command, pending.error)) this.unacked.delete(id);
+    }
+    const commands = await this.store.listCommands(new Date(this.startedAt - 60_000));
     for (const command of commands) {
-      if (this.handledCommands.has(command._id)) continue;
+      if (this.appliedCommands.has(command._id)) continue;
       if (command.target !== null && command.target !== this.settings.machineId) continue;
-      this.handledCommands.add(command._id);
+      this.appliedCommands.add(command._id);
+      if (command.created_at.getTime() < this.startedAt && (await this.store.listAcks(command._id)).some((a) => a.machine_id === this.settings.machineId)) continue;
       let error: string | undefined;
       try {
         await this.applyCommand(command);
@@ -534,6 +801,12 @@ export class Agent {
         error = this.redact((e as Error).message);
         this.log.error(`command ${command.type} (${command._id}) failed: ${error}`);
       }
+      if (!(await this.ack(command, error))) this.unacked.set(command._id, { command, ...(error ? { error } : {}) });
+    }
+  }
+
+  private async ack(command: CommandRecord, error?: string): Promise<boolean> {
+    try {
       await this.store.insertAck({
         _id: `${command._id}:${this.settings.machineId}`,
         command_id: command._id,
@@ -541,6 +814,10 @@ export class Agent {
         acked_at: new Date(this.clock.now()),
         ...(error ? { error } : {}),
       });
+      return true;
+    } catch (e) {
+      this.log.warn(`could not acknowledge command ${command._id} (${(e as Error).message}); retrying with the next heartbeat`);
+      return false;
     }
   }
 
@@ -552,9 +829,12 @@ export class Agent {
     } else if (command.type === "reload-config") {
       if (!this.deps.reloadConfig) return;
       const next = await this.deps.reloadConfig();
+      const zoneChanged = next.defaultTz !== this.settings.defaultTz;
       this.settings = { ...next, machineId: this.settings.machineId };
-      if (next.maxConcurrentRuns !== this.slots.inUse) this.slots = new Slots(next.maxConcurrentRuns);
-      await this.reloadJobs();
+      this.timing = deriveTiming(this.settings);
+      this.slots.resize(next.maxConcurrentRuns);
+      this.redact = createRedactor(Object.values(next.secrets));
+      await this.reloadJobs({ rescheduleAll: zoneChanged });
     } else if (command.type === "drain") {
       this.stop(`drain command ${command._id}`);
     } else {
@@ -563,81 +843,17 @@ export class Agent {
     }
   }
 
-  private async takeOverExpired(now: number): Promise<void> {
-    // The grace lets a holder that just got the store back land its own renewal or result first.
-    for (const lease of expiredLeases(await this.store.listLeases(), now, this.settings.heartbeatMs)) {
-      if (this.running.has(attemptId(lease.run_id, lease.attempt)) || this.stopping) continue;
-      await this.takeOver(lease, now);
-    }
-  }
+  // ── housekeeping: off the heartbeat, by the fleet's first agent ──────────────────────────────
 
-  /**
-   * Attempts marked running with no lease at all: the holder died between its claim and its first
-   * lease write (a standby's claim, which is not preceded by a lease). Run at start and with the
-   * hourly sweep, since it reads `job_runs` by status.
-   */
-  private async sweepOrphans(now: number): Promise<void> {
-    const leased = new Set((await this.store.listLeases()).map((l) => attemptId(l.run_id, l.attempt)));
-    for (const run of await this.store.listRuns({ status: "running", limit: 1000 })) {
-      if (leased.has(run._id) || this.running.has(run._id) || !run.lease_until) continue;
-      if (run.lease_until.getTime() + this.settings.heartbeatMs >= now) continue;
-      await this.takeOver({ ...leaseOf(run, run.machine_id ?? "unknown", run.lease_until.getTime()) }, now);
-    }
-  }
-
-  private async takeOver(lease: LeaseRecord, now: number): Promise<void> {
-    const run = await this.store.getRun(attemptId(lease.run_id, lease.attempt));
-    // A lease without its claim (a primary that lost the race or died before inserting), or left
-    // by an attempt that finished or belongs to another machine, is only cleaned away.
-    if (!run || run.status !== "running" || run.machine_id !== lease.machine_id) {
-      await this.store.deleteLease(lease._id);
-      return;
-    }
-    const job = this.jobSet.jobs.get(run.job_id);
-    const next = run.attempt + 1;
-    let status: RunStatus = "running";
-    let reason: string | undefined;
-    if (!job) (status = "skipped"), (reason = `previous attempt lost; job ${run.job_name} no longer exists, is disabled or is invalid`);
-    else if (job.on_lost === "skip") (status = "skipped"), (reason = `previous attempt lost; on_lost: "skip"`);
-    else if (next > MAX_ATTEMPTS) (status = "skipped"), (reason = `previous attempt lost; no attempt beyond ${MAX_ATTEMPTS}`);
-    const base = job ?? ({ id: run.job_id, name: run.job_name } as Job);
-    const successor = { ...this.newRun(base, run.run_id, next, run.scheduled_for.getTime(), "takeover", status, now), ...(reason ? { reason } : {}) };
-    // The successor's lease comes first: the old holder, should it still be alive, learns from
-    // `leases` alone that it has been fenced off (see isFenced).
-    const successorLease = leaseOf(successor, this.settings.machineId, now + this.settings.leaseMs);
-    await this.store.putLease(successorLease);
-    if (!(await this.store.insertRun(successor))) {
-      await this.store.deleteLease(successorLease._id); // another agent took it over first
-      return;
-    }
-    if (status !== "running") await this.store.deleteLease(successorLease._id);
-    await this.store.updateRun(run._id, {
-      status: "lost",
-      finished_at: new Date(now),
-      reason: `lease expired at ${lease.lease_until.toISOString()} (${lease.machine_id} stopped renewing); attempt ${next} claimed by ${this.settings.machineId}`,
-    });
-    await this.store.deleteLease(lease._id);
-    safely(() => this.observer.takeover(run, successor));
-    if (status !== "running") safely(() => this.observer.runRecorded(successor));
-    this.log.warn(`took over ${run.run_id}: attempt ${run.attempt} on ${lease.machine_id} lost its lease; attempt ${next} ${status === "running" ? "runs here" : `skipped (${reason})`}`);
-    if (job && status === "running") this.track(this.runTakenOver(job, successor));
-  }
-
-  private async runTakenOver(job: Job, run: RunRecord): Promise<void> {
-    await this.slots.acquire();
+  private async housekeeping(now: number): Promise<void> {
+    if (firingOrder("housekeeping", this.view.members, this.mode)[0] !== this.settings.machineId) return;
     try {
-      await this.execute(job, run, 0, true); // takeOver wrote the successor's lease before claiming
-    } finally {
-      this.slots.release();
+      const runs = await this.store.pruneRuns(new Date(now - this.settings.historyDays * 86_400_000));
+      const commands = await this.store.pruneCommands(new Date(now - 86_400_000));
+      if (runs + commands > 0) this.log.info(`history sweep: deleted ${runs} run record(s) older than ${this.settings.historyDays} days and ${commands} old command(s)`);
+    } catch (error) {
+      this.log.warn(`history sweep failed (${(error as Error).message}); tried again in an hour`);
     }
-  }
-
-  private async prune(now: number): Promise<void> {
-    this.lastPruneAt = now;
-    await this.sweepOrphans(now);
-    const runs = await this.store.pruneRuns(new Date(now - this.settings.historyDays * 86_400_000));
-    const commands = await this.store.pruneCommands(new Date(now - 86_400_000));
-    if (runs + commands > 0) this.log.info(`history sweep: deleted ${runs} run record(s) older than ${this.settings.historyDays} days and ${commands} old command(s)`);
   }
 
   // ── lifecycle ───────────────────────────────────────────────────────────────────────────────
@@ -646,13 +862,16 @@ export class Agent {
     return { machineId: this.settings.machineId, maxSerial: this.settings.maxSerial, deadAfterMs: this.settings.deadAfterMs };
   }
 
-  /** How long after an instant the last standby would try: occurrences older than this are catch-up. */
-  private staggerWindowMs(): number {
-    return this.ranking.live * this.settings.failoverStepMs + 1000;
+  /** How long after an instant the last agent of an order would try: older occurrences are catch-up. */
+  private staggerWindow(): number {
+    return staggerWindowMs(this.timing, this.view.members.length);
   }
 
   private track(work: Promise<unknown>): void {
-    const tracked = work.catch((error) => this.log.error(`internal error: ${(error as Error)?.stack ?? error}`));
+    const tracked = work.catch((error) => {
+      if (error instanceof StoreError) this.health.failed(this.clock.now(), error);
+      else this.log.error(`internal error: ${(error as Error)?.stack ?? error}`);
+    });
     this.inFlight.add(tracked);
     tracked.finally(() => this.inFlight.delete(tracked));
   }
@@ -665,6 +884,7 @@ export class Agent {
         this.health.succeeded(this.clock.now());
         return result;
       } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
         this.health.failed(this.clock.now(), error);
         if (this.stopping) throw error;
         await this.clock.sleep(this.health.retryDelayMs(this.settings.heartbeatMs), this.stopSignal.signal);
@@ -676,7 +896,7 @@ export class Agent {
     const running = [...this.running.values()];
     if (running.length > 0) {
       const deadline = new AbortController();
-      const finished = Promise.allSettled(running).then(() => deadline.abort());
+      const finished = Promise.allSettled(running.map((r) => r.done)).then(() => deadline.abort());
       await this.clock.sleep(this.settings.shutdownTimeoutMs, deadline.signal);
       if (this.running.size > 0) {
         this.log.warn(`shutdown deadline passed: aborting ${this.running.size} attempt(s)`);
@@ -684,18 +904,28 @@ export class Agent {
         await finished;
       }
     }
+    await this.finals.flush();
     // Claims, heartbeats and catch-ups still under way get a short grace, not a veto over stopping.
     const settled = new AbortController();
     void Promise.allSettled([...this.inFlight]).then(() => settled.abort());
     await this.clock.sleep(Math.min(this.settings.shutdownTimeoutMs, 5000), settled.signal);
     if (!settled.signal.aborted) this.log.warn(`stopping with ${this.inFlight.size} store operation(s) still unanswered`);
+    await this.finals.flush();
+    this.fence.close();
     try {
       await this.serials.release();
-      const machine = await this.store.getMachine(this.settings.machineId);
-      if (machine) await this.store.putMachine({ ...machine, status: "stopped", serial: null, last_seen: new Date(this.clock.now()) });
+      await this.store.beat({ ...this.machineRecord(), status: "stopped", serial: null, ready: false, running: [] }, new Date(this.clock.now()));
     } catch (error) {
-      this.log.warn(`could not release the serial on stop (${(error as Error).message}); others take over after dead_after_sec`);
+      this.log.warn(`could not record this agent as stopped (${(error as Error).message}); others take over after dead_after_sec`);
     }
     this.log.info(`stopped (${this.stopReason})`);
+  }
+}
+
+/** Another live agent already uses this machine id: refused at start (exit 2). */
+export class DuplicateMachineError extends ConfigError {
+  constructor(message: string) {
+    super(message, "E_DUPLICATE_MACHINE");
+    this.name = "DuplicateMachineError";
   }
 }

@@ -3,7 +3,16 @@ export class Slots {
   private used = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly limit: number) {}
+  constructor(private limit: number) {}
+
+  /** A new `max_concurrent_runs` (reload-config): waiters and running attempts carry over. */
+  resize(limit: number): void {
+    this.limit = limit;
+    while (this.used < this.limit && this.waiting.length > 0) {
+      this.used++;
+      this.waiting.shift()!();
+    }
+  }
 
   get inUse(): number {
     return this.used;
@@ -18,8 +27,10 @@ export class Slots {
   }
 
   release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.used--;
+    if (this.used <= this.limit) {
+      const next = this.waiting.shift();
+      if (next) return next();
+    }
+    this.used--;
   }
 }

@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
 import type { AgentSettings } from "../agent/agent.ts";
 import { loadMachineId } from "../agent/machine-id.ts";
-import type { ExecuteContext } from "../agent/execute.ts";
 import { loadConfig, type ResolvedConfig } from "../config/load.ts";
+import type { ExecuteContext } from "../coordinator/attempt.ts";
 import { systemClock } from "../core/clock.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createRedactor } from "../executor/redact.ts";
@@ -44,7 +44,6 @@ export function agentSettings(config: ResolvedConfig): AgentSettings {
     heartbeatMs: config.heartbeat_sec * 1000,
     deadAfterMs: config.dead_after_sec * 1000,
     failoverStepMs: config.failover_step_sec * 1000,
-    leaseMs: config.lease_sec * 1000,
     catchupWindowMs: config.catchup_window_sec * 1000,
     historyDays: config.history_days,
     maxConcurrentRuns: config.max_concurrent_runs,
@@ -52,6 +51,8 @@ export function agentSettings(config: ResolvedConfig): AgentSettings {
     defaultTz: config.tz,
     secrets: config.secrets,
     userAgent: config.user_agent,
+    placement: config.placement,
+    tags: config.tags,
   };
 }
 
@@ -64,7 +65,6 @@ export function executeContext(rt: Runtime & { store: Store }, signal: AbortSign
     secrets: settings.secrets,
     redact: createRedactor(Object.values(settings.secrets)),
     userAgent: settings.userAgent,
-    leaseMs: settings.leaseMs,
     defaultTz: settings.defaultTz,
     log: rt.log,
     signal,

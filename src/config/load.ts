@@ -21,6 +21,7 @@ import {
   type ConfigFile,
   type LogFormat,
   type LogLevel,
+  type Placement,
 } from "./schema.ts";
 
 export const SECRET_ENV_PREFIX = "FLEETCRON_SECRET_";
@@ -48,7 +49,6 @@ export interface ResolvedConfig {
   heartbeat_sec: number;
   dead_after_sec: number;
   failover_step_sec: number;
-  lease_sec: number;
   catchup_window_sec: number;
   history_days: number;
   max_concurrent_runs: number;
@@ -60,6 +60,8 @@ export interface ResolvedConfig {
   http_host: string;
   jobs_file: string | null;
   shutdown_timeout_sec: number;
+  placement: Placement;
+  tags: Record<string, string>;
 }
 
 export interface LoadOptions {
@@ -128,19 +130,19 @@ export function validateConfig(raw: unknown, source: string): { file: ConfigFile
   const warnings = unknownKeys(raw as Record<string, unknown>).map(
     (key) => `${source}: unknown key "${key}" is ignored (${unknownKeyHint(key, CONFIG_KEYS)})`,
   );
-  warnings.push(...timingWarnings(result.output).map((w) => `${source}: ${w}`));
+  warnings.push(...timingWarnings(result.output, raw as Record<string, unknown>).map((w) => `${source}: ${w}`));
   return { file: result.output, warnings };
 }
 
 /** The timings as they will apply, when each is valid, so their relations are checked alongside type errors. */
 function usableTiming(raw: unknown): Parameters<typeof timingProblems>[0] | null {
   if (!isPlainObject(raw)) return null;
-  const value = (key: "heartbeat_sec" | "dead_after_sec" | "lease_sec") => {
+  const value = (key: "heartbeat_sec" | "dead_after_sec" | "failover_step_sec") => {
     const given = raw[key] ?? CONFIG_DEFAULTS[key];
     return typeof given === "number" && Number.isFinite(given) && given > 0 ? given : null;
   };
-  const [heartbeat_sec, dead_after_sec, lease_sec] = [value("heartbeat_sec"), value("dead_after_sec"), value("lease_sec")];
-  return heartbeat_sec && dead_after_sec && lease_sec ? { heartbeat_sec, dead_after_sec, lease_sec } : null;
+  const [heartbeat_sec, dead_after_sec, failover_step_sec] = [value("heartbeat_sec"), value("dead_after_sec"), value("failover_step_sec")];
+  return heartbeat_sec && dead_after_sec && failover_step_sec ? { heartbeat_sec, dead_after_sec, failover_step_sec } : null;
 }
 
 function configProblems(source: string, problems: PathProblem[]): ConfigError {

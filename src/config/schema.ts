@@ -4,6 +4,7 @@
  * working single-machine setup on the embedded store.
  */
 import * as v from "valibot";
+import { timingViolations, timingWarnings as protocolTimingWarnings } from "../coordinator/timing.ts";
 import { isValidTimeZone } from "../schedule/zone.ts";
 import { notArray, type PathProblem } from "./issues.ts";
 
@@ -11,6 +12,8 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] a
 export const LOG_FORMATS = ["pretty", "json"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const PLACEMENTS = ["spread", "serial"] as const;
+export type Placement = (typeof PLACEMENTS)[number];
 
 /** Defaults that need no context. `tz`, `user_agent`, `sqlite_path` depend on the host and are filled in by `load.ts`. */
 export const CONFIG_DEFAULTS = {
@@ -21,8 +24,9 @@ export const CONFIG_DEFAULTS = {
   dead_after_sec: 15,
   /** The seed's stagger: serial k waits (k-1) × 5 s. */
   failover_step_sec: 5,
-  /** 6 heartbeats: a run survives a short store hiccup without being taken over. */
+  /** Obsolete since coordination v2 (an agent's heartbeat is the lease of its attempts): warned, ignored. */
   lease_sec: 30,
+  placement: "spread" as Placement,
   /** One hour: an agent fleet down overnight does not fire yesterday's reports at 08:00. */
   catchup_window_sec: 3600,
   history_days: 30,
@@ -85,6 +89,14 @@ const configEntries = {
   http_host: v.optional(nonEmpty("must be a host name or IP address"), CONFIG_DEFAULTS.http_host),
   jobs_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
   shutdown_timeout_sec: v.optional(positive(), CONFIG_DEFAULTS.shutdown_timeout_sec),
+  placement: v.optional(picklist(PLACEMENTS), CONFIG_DEFAULTS.placement),
+  tags: v.optional(
+    notArray(
+      v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,64}$/, "tag names are 1-64 letters, digits, _ . -")), v.string('must be a string, e.g. "eu"'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),
+      'must be an object of tag names to values, e.g. {"region": "eu"}',
+    ),
+    {},
+  ),
 };
 
 const OBJECT_MESSAGE = "must be a JSON object of settings";
@@ -98,32 +110,24 @@ export function isSensitivePath(path: string): boolean {
   return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[");
 }
 
-type Timing = Pick<ConfigFile, "heartbeat_sec" | "dead_after_sec" | "lease_sec">;
+type Timing = Pick<ConfigFile, "heartbeat_sec" | "dead_after_sec"> & { lease_sec?: number; failover_step_sec?: number };
+
+const msOf = (t: Timing) => ({ heartbeatMs: t.heartbeat_sec * 1000, deadAfterMs: t.dead_after_sec * 1000, failoverStepMs: (t.failover_step_sec ?? CONFIG_DEFAULTS.failover_step_sec) * 1000 });
 
 /**
- * Relations between timings that make the protocol unsafe when broken: an agent declared dead
- * between two of its own heartbeats, or a lease that lapses before the holder can renew it
- * (renewals happen at least once per heartbeat), would both cause double runs.
+ * Timings that break the protocol's safety (docs/protocol.md, "Timing"): an agent must be able to
+ * renew its heartbeat and stop writing to its targets before another may judge it dead.
  */
 export function timingProblems(config: Timing): PathProblem[] {
-  const problems: PathProblem[] = [];
   if (config.dead_after_sec <= config.heartbeat_sec) {
-    problems.push({ path: "dead_after_sec", message: `must be greater than heartbeat_sec (${config.heartbeat_sec}), ideally 3 × it (got ${config.dead_after_sec})` });
+    return [{ path: "dead_after_sec", message: `must be greater than heartbeat_sec (${config.heartbeat_sec}), ideally 3 × it (got ${config.dead_after_sec})` }];
   }
-  if (config.lease_sec <= config.heartbeat_sec) {
-    problems.push({ path: "lease_sec", message: `must be greater than heartbeat_sec (${config.heartbeat_sec}), ideally 3 × it or more (got ${config.lease_sec})` });
-  }
-  return problems;
+  return timingViolations(msOf(config));
 }
 
-/** Legal but fragile timings: one late heartbeat or renewal would already hand work to another agent. */
-export function timingWarnings(config: Timing): string[] {
-  const warnings: string[] = [];
-  if (config.dead_after_sec > config.heartbeat_sec && config.dead_after_sec < 2 * config.heartbeat_sec) {
-    warnings.push(`dead_after_sec (${config.dead_after_sec}) is less than 2 × heartbeat_sec (${config.heartbeat_sec}): one late heartbeat makes an agent count as dead`);
-  }
-  if (config.lease_sec > config.heartbeat_sec && config.lease_sec < 3 * config.heartbeat_sec) {
-    warnings.push(`lease_sec (${config.lease_sec}) is less than 3 × heartbeat_sec (${config.heartbeat_sec}): a run may be taken over after one slow renewal`);
-  }
+/** Legal but fragile timings, and keys that no longer do anything. */
+export function timingWarnings(config: Timing, given: Record<string, unknown> = {}): string[] {
+  const warnings = protocolTimingWarnings(msOf(config));
+  if ("lease_sec" in given) warnings.push("lease_sec is obsolete and ignored: since coordination v2 an agent's heartbeat is the lease of its attempts (dead_after_sec decides takeovers)");
   return warnings;
 }

@@ -1,11 +1,13 @@
-import { executeAttempt, type ExecuteContext } from "../agent/execute.ts";
+import { executeAttempt, openFence, type ExecuteContext } from "../coordinator/attempt.ts";
+import { newNonce } from "../coordinator/claim.ts";
 import { manualOccurrenceId } from "../coordinator/occurrence.ts";
 import type { Job } from "../jobs/types.ts";
 import type { RunRecord } from "../store/types.ts";
 
 /**
- * `jobs trigger`: one manual occurrence under a fresh key, claimed and run by this process with
- * the same lease and recording as a scheduled one, so it happens once and shows in `runs`.
+ * `jobs trigger`: one manual occurrence under a fresh key, claimed by unique insert and run by this
+ * process, recorded as a scheduled one is, so it happens once and shows in `runs`. The CLI is not a
+ * fleet member: its attempt carries no session, so no agent takes it over (docs/protocol.md).
  */
 export async function triggerJob(ctx: ExecuteContext, job: Job): Promise<RunRecord> {
   const now = ctx.clock.now();
@@ -20,10 +22,10 @@ export async function triggerJob(ctx: ExecuteContext, job: Job): Promise<RunReco
     trigger: "manual",
     status: "running",
     machine_id: ctx.machineId,
+    nonce: newNonce(),
     claimed_at: new Date(now),
     started_at: new Date(now),
-    lease_until: new Date(now + ctx.leaseMs),
   };
   if (!(await ctx.store.insertRun(run))) throw new Error(`run ${runId} already exists`);
-  return executeAttempt(ctx, job, run);
+  return executeAttempt(ctx, job, run, openFence(ctx.signal), { write: (final) => ctx.store.finishRuns([final]) });
 }

@@ -2,8 +2,8 @@ import type { Logger } from "../core/logger.ts";
 import type { SerialRecord, Store } from "../store/types.ts";
 
 /**
- * Serials order the fleet (DESIGN §5): the live agent with the lowest serial fires first, the
- * next one `failover_step_sec` later, and so on. A serial is taken by unique insert; a stale one
+ * Serials order the fleet under `placement: "serial"` (docs/protocol.md, "Placement"): the live
+ * agent with the lowest serial fires first, the next one `failover_step_sec` later, and so on. A serial is taken by unique insert; a stale one
  * (its holder silent for `dead_after_sec`) is freed by a delete that matches exactly what was read,
  * so two agents freeing it at once cannot free a fresh re-claim.
  */
@@ -38,9 +38,14 @@ export class SerialKeeper {
 
   constructor(
     private readonly store: Pick<Store, "listSerials" | "insertSerial" | "touchSerial" | "deleteSerial">,
-    private readonly settings: SerialSettings,
+    /** Read at each use, so `reload-config` reaches it. */
+    private readonly settingsNow: () => SerialSettings,
     private readonly log: Logger,
   ) {}
+
+  private get settings(): SerialSettings {
+    return this.settingsNow();
+  }
 
   /** Verifies, refreshes or (re)claims this machine's serial; returns the serials as now stored. */
   async heartbeat(now: number): Promise<SerialRecord[]> {

@@ -27,8 +27,14 @@ export interface ChainOptions {
   userAgent: string;
   /** The occurrence's wall time in the job's zone, for `when`. */
   wall: WallParts;
-  /** Aborted when the agent loses its lease or shuts down hard. */
+  /** Aborted at the agent's fence deadline (its connections close) or on a hard shutdown. */
   signal: AbortSignal;
+  /**
+   * Asked before every request (each step, retry and notification): a reason not to send it, or
+   * null. The agent refuses once it is within the abort margin of its fence deadline, so no byte
+   * leaves after the deadline (docs/protocol.md, "Liveness and the fence").
+   */
+  mayWrite?: () => string | null;
   /** Clock.sleep: resolves early, without rejecting, when the signal aborts. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   rand?: () => number;
@@ -127,6 +133,8 @@ async function runStep(
 
   for (;;) {
     if (opts.signal.aborted) return finish("error", abortedAfter(attempts, last));
+    const refusal = opts.mayWrite?.() ?? null;
+    if (refusal !== null) return finish("error", `${refusal}; ${attempts === 0 ? "nothing was sent" : `stopped after ${attempts} attempt(s)`}`);
     let req: HttpRequest;
     try {
       req = render(action, ctx);

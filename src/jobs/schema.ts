@@ -219,6 +219,12 @@ const jobEntries = {
   on_success: steps(0),
   on_failure: steps(0),
   alert_after_sec: v.nullish(v.pipe(v.number("must be a number of seconds greater than 0"), v.finite("must be a number of seconds greater than 0"), v.gtValue(0, "must be a number of seconds greater than 0"))),
+  run_on: v.nullish(
+    notArray(
+      v.record(v.string(), v.string('must be a string (tags are text, e.g. "eu")'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),
+      'must be an object of tag names to values, e.g. {"region": "eu"}',
+    ),
+  ),
 };
 const JOB_MESSAGE = "must be a job document (a JSON object)";
 const jobSchema = notArray(v.object(jobEntries, JOB_MESSAGE), JOB_MESSAGE);
@@ -509,6 +515,7 @@ function toJob(fields: JobFields, id: string): Job {
     on_success: (fields.on_success ?? []).map((a, i) => toAction(a, a.name ?? defaultStepName("on_success", i), {})),
     on_failure: (fields.on_failure ?? []).map((a, i) => toAction(a, a.name ?? defaultStepName("on_failure", i), {})),
     alert_after_sec: fields.alert_after_sec ?? undefined,
+    ...(fields.run_on && Object.keys(fields.run_on).length > 0 ? { run_on: fields.run_on } : {}),
   };
 }
 

@@ -68,6 +68,8 @@ export interface Job {
   on_success: HttpAction[];
   on_failure: HttpAction[];
   alert_after_sec?: number;
+  /** Only agents whose config `tags` match every entry may fire it. */
+  run_on?: Record<string, string>;
 }
 
 /** A stored document that failed validation: reported and skipped, never run. */

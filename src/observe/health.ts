@@ -1,4 +1,4 @@
-import type { AgentSnapshot } from "../agent/agent.ts";
+import type { AgentSnapshot } from "./observer.ts";
 
 export interface Health {
   ok: boolean;
@@ -24,7 +24,7 @@ export function assessHealth(s: AgentSnapshot, now: number): Health {
     const since = s.store.downSince === null ? "" : ` since ${new Date(s.store.downSince).toISOString()} (${Math.round((now - s.store.downSince) / 1000)} s)`;
     reasons.push(`store unreachable${since}: ${s.store.lastError ?? "no answer"}`);
   }
-  if (s.serial === null && s.phase !== "stopping") {
+  if (s.placement === "serial" && s.serial === null && s.phase !== "stopping") {
     reasons.push("holds no serial: every serial up to max_serial is held by a live agent (or none could be claimed yet); this agent only takes over work");
   }
   const stale = Math.max(3 * s.heartbeatMs, s.deadAfterMs);

@@ -1,4 +1,4 @@
-import type { AgentSnapshot } from "../agent/agent.ts";
+import type { AgentSnapshot } from "./observer.ts";
 import type { RunRecord } from "../store/types.ts";
 import { Registry, type Counter, type Gauge, type Histogram } from "./exposition.ts";
 import type { AgentObserver } from "./observer.ts";

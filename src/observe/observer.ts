@@ -1,6 +1,29 @@
-import { StoreHealth } from "../agent/store-health.ts";
+import { StoreHealth } from "../store/health.ts";
 import type { Logger } from "../core/logger.ts";
-import type { RunRecord } from "../store/types.ts";
+import type { RunRecord, Store } from "../store/types.ts";
+
+/** What `/healthz`, `/metrics` and the status page read from a running agent; a copy, never live state. */
+export interface AgentSnapshot {
+  machineId: string;
+  hostname: string;
+  version: string;
+  serial: number | null;
+  placement: "spread" | "serial";
+  /** serial: this agent's place among live serial holders (0 fires on time). spread: 0. */
+  rank: number;
+  liveAgents: number;
+  phase: "starting" | "running" | "stopping";
+  store: { kind: Store["kind"]; location: string; reachable: boolean; downSince: number | null; lastError: string | null };
+  startedAt: number;
+  lastHeartbeatAt: number | null;
+  runningAttempts: number;
+  jobs: number;
+  invalidJobs: number;
+  heartbeatMs: number;
+  deadAfterMs: number;
+  defaultTz: string;
+  secretKeys: string[];
+}
 
 /**
  * What the agent tells whoever watches it (the metrics registry). Every call is synchronous and

@@ -1,4 +1,4 @@
-import type { AgentSnapshot } from "../agent/agent.ts";
+import type { AgentSnapshot } from "./observer.ts";
 import type { MachineSummary } from "../control/machines.ts";
 import type { StepRecord } from "../store/types.ts";
 import type { Health } from "./health.ts";

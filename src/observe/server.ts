@@ -1,4 +1,4 @@
-import type { AgentSnapshot } from "../agent/agent.ts";
+import type { AgentSnapshot } from "./observer.ts";
 import type { Clock } from "../core/clock.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";

@@ -1,7 +1,7 @@
-import { type Collection, type Document, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
+import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWriteError, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
 import { ConfigError, StoreError } from "../core/errors.ts";
 import { createRedactor, redactUri } from "../executor/redact.ts";
-import type { CommandAck, CommandRecord, JobDocument, LeaseRecord, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
+import type { ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
 
 /**
  * The fleet store: MongoDB, or anything that speaks its wire protocol (Atlas, FerretDB v1,
@@ -62,7 +62,6 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
   const col = (name: string) => db.collection<Doc>(name) as Coll;
   const jobs = col("jobs");
   const runs = col("job_runs");
-  const leases = col("leases");
   const machines = col("machines");
   const serials = col("serials");
   const commands = col("commands");
@@ -257,18 +256,27 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     async getRuns(ids) {
       return (await byIds(runs, ids)).map((d) => toRecord<RunRecord>(d)!);
     },
-    async updateRun(id, patch) {
-      const $set: Document = {};
-      const $unset: Document = {};
-      for (const [key, value] of Object.entries(patch)) {
-        if (key === "_id") continue;
-        // A key patched to undefined is cleared, as the SQLite backend's object spread does.
-        if (value === undefined) $unset[key] = "";
-        else $set[key] = value;
+    async insertRuns(batch) {
+      if (batch.length === 0) return [];
+      try {
+        await runs.insertMany(batch.map((run) => ({ ...run })), { ordered: false });
+        return batch.map(() => "won" as const);
+      } catch (err) {
+        return claimOutcomes(batch.length, err);
       }
-      const update: Document = {};
-      if (Object.keys($set).length) update.$set = $set;
-      if (Object.keys($unset).length) update.$unset = $unset;
+    },
+    async finishRuns(finals) {
+      if (finals.length === 0) return;
+      const ops = finals.map(({ id, patch }) => ({ updateOne: { filter: { _id: id, status: "running" }, update: setAndUnset(patch) } })) as unknown as AnyBulkWriteOperation[];
+      await runs.bulkWrite(ops, { ordered: false });
+    },
+    async listRunning(machineId) {
+      const filter: Document = { status: "running" };
+      if (machineId !== undefined) filter.machine_id = machineId;
+      return (await runs.find(filter).sort({ scheduled_for: 1, _id: 1 }).toArray()).map((d) => toRecord<RunRecord>(d)!);
+    },
+    async updateRun(id, patch) {
+      const update = setAndUnset(patch);
       if (Object.keys(update).length) await runs.updateOne({ _id: id }, update);
     },
     async listRuns(query: RunQuery) {
@@ -295,18 +303,13 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       return (await runs.deleteMany({ scheduled_for: { $lt: before } })).deletedCount;
     },
 
-    async putLease(lease: LeaseRecord) {
-      await put(leases, lease);
-    },
-    async deleteLease(id) {
-      await leases.deleteOne({ _id: id });
-    },
-    async listLeases() {
-      return (await leases.find({}).toArray()).map((d) => toRecord<LeaseRecord>(d)!);
-    },
-
     async putMachine(machine: MachineRecord) {
       await put(machines, machine);
+    },
+    async beat(machine) {
+      // The store's clock stamps last_seen, so an agent's clock skew never makes it look dead.
+      const { _id, ...fields } = machine;
+      await machines.updateOne({ _id }, { $set: fields, $currentDate: { last_seen: true } }, { upsert: true });
     },
     async getMachine(id) {
       return toRecord<MachineRecord>(await machines.findOne({ _id: id }));
@@ -373,6 +376,49 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
   }
 
   return { kind: "mongo", location, ...methods };
+}
+
+/** `$set` for defined fields, `$unset` for fields patched to undefined (as the SQLite backend's spread clears them). */
+function setAndUnset(patch: Record<string, unknown>): Document {
+  const $set: Document = {};
+  const $unset: Document = {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (key === "_id") continue;
+    if (value === undefined) $unset[key] = "";
+    else $set[key] = value;
+  }
+  const update: Document = {};
+  if (Object.keys($set).length) update.$set = $set;
+  if (Object.keys($unset).length) update.$unset = $unset;
+  return update;
+}
+
+/**
+ * What an unordered insertMany that failed says of each record. A duplicate key is a lost race;
+ * any other write error, or a failure with no per-record report (a network error after sending),
+ * leaves the records it may concern `unknown`. FerretDB v1 inserts in transactions of 100 and
+ * redoes a failed one record by record, stopping at the first other error, so once any
+ * non-duplicate error is reported no record without its own report can be trusted as won.
+ */
+function claimOutcomes(count: number, err: unknown): ClaimOutcome[] {
+  if (!(err instanceof MongoBulkWriteError) && !(err instanceof MongoServerError && isDuplicateKey(err) && count === 1)) {
+    return new Array<ClaimOutcome>(count).fill("unknown");
+  }
+  if (!(err instanceof MongoBulkWriteError)) return ["lost"];
+  const outcomes = new Array<ClaimOutcome>(count).fill("won");
+  const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+  let other = false;
+  let duplicates = 0;
+  for (const we of writeErrors) {
+    if (typeof we?.index !== "number") continue;
+    if (DUPLICATE_KEY.has(we.code)) (outcomes[we.index] = "lost"), duplicates++;
+    else (outcomes[we.index] = "unknown"), (other = true);
+  }
+  const inserted = err.result?.insertedCount;
+  if (other || writeErrors.length === 0 || (typeof inserted === "number" && inserted !== count - duplicates)) {
+    for (let i = 0; i < count; i++) if (outcomes[i] === "won") outcomes[i] = "unknown";
+  }
+  return outcomes;
 }
 
 /** Both forms a job id may be stored in: seed jobs carry ObjectIds, hand-made ones may carry strings. */

@@ -1,11 +1,13 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { StoreError } from "../core/errors.ts";
 import type {
+  ClaimOutcome,
   CommandAck,
   CommandRecord,
+  FinalWrite,
   JobDocument,
-  LeaseRecord,
   MachineRecord,
   RunQuery,
   RunRecord,
@@ -30,7 +32,6 @@ CREATE TABLE IF NOT EXISTS job_runs (
 CREATE INDEX IF NOT EXISTS job_runs_scheduled ON job_runs(scheduled_for);
 CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs(job_id, scheduled_for);
 CREATE INDEX IF NOT EXISTS job_runs_status ON job_runs(status, scheduled_for);
-CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS machines (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS serials (id INTEGER PRIMARY KEY, machine_id TEXT NOT NULL, last_seen INTEGER NOT NULL, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, doc TEXT NOT NULL);
@@ -93,6 +94,14 @@ export function openSqliteStore(path: string): Store {
     const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
     if (current) writeRun({ ...current, ...patch, _id: id }, "REPLACE");
   });
+  // A batch of claims is one transaction: all of it lands or none of it does.
+  const insertRunsTx = db.transaction((runs: RunRecord[]): ClaimOutcome[] => runs.map((run) => (writeRun(run, "INSERT") === 1 ? "won" : "lost")));
+  const finishRunsTx = db.transaction((finals: FinalWrite[]) => {
+    for (const { id, patch } of finals) {
+      const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
+      if (current?.status === "running") writeRun({ ...current, ...patch, _id: id }, "REPLACE");
+    }
+  });
 
   const store: Store = {
     kind: "sqlite",
@@ -153,6 +162,16 @@ export function openSqliteStore(path: string): Store {
     async updateRun(id, patch) {
       updateRunTx.immediate(id, patch);
     },
+    async insertRuns(runs) {
+      return runs.length === 0 ? [] : insertRunsTx.immediate(runs);
+    },
+    async finishRuns(finals) {
+      if (finals.length > 0) finishRunsTx.immediate(finals);
+    },
+    async listRunning(machineId) {
+      const runs = all<RunRecord>("SELECT doc FROM job_runs WHERE status = 'running' ORDER BY scheduled_for, id");
+      return machineId === undefined ? runs : runs.filter((r) => r.machine_id === machineId);
+    },
     async listRuns(query: RunQuery) {
       const where: string[] = [];
       const params: (string | number)[] = [];
@@ -179,18 +198,11 @@ export function openSqliteStore(path: string): Store {
       return changes("DELETE FROM job_runs WHERE scheduled_for < ?", before.getTime());
     },
 
-    async putLease(lease: LeaseRecord) {
-      db.query("INSERT OR REPLACE INTO leases (id, doc) VALUES (?, ?)").run(lease._id, encode(lease));
-    },
-    async deleteLease(id) {
-      db.query("DELETE FROM leases WHERE id = ?").run(id);
-    },
-    async listLeases() {
-      return all<LeaseRecord>("SELECT doc FROM leases");
-    },
-
     async putMachine(machine: MachineRecord) {
       db.query("INSERT OR REPLACE INTO machines (id, doc) VALUES (?, ?)").run(machine._id, encode(machine));
+    },
+    async beat(machine, now) {
+      db.query("INSERT OR REPLACE INTO machines (id, doc) VALUES (?, ?)").run(machine._id, encode({ ...machine, last_seen: now }));
     },
     async getMachine(id) {
       return one<MachineRecord>("SELECT doc FROM machines WHERE id = ?", id);
@@ -252,6 +264,19 @@ export function openSqliteStore(path: string): Store {
       return old.length;
     },
   };
+  // Every failure leaves as a StoreError naming the file and the operation, as the MongoDB store's
+  // do: the agent counts only StoreErrors as an outage.
+  for (const [name, method] of Object.entries(store) as [string, unknown][]) {
+    if (typeof method !== "function") continue;
+    (store as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await (method as (...a: unknown[]) => Promise<unknown>).apply(store, args);
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        throw new StoreError(`SQLite store at ${path}: ${name} failed: ${(err as Error)?.message ?? String(err)}`, err);
+      }
+    };
+  }
   return store;
 }
 

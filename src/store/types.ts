@@ -8,8 +8,11 @@
  *   nothing correct may depend on their atomicity (FerretDB v1 computes updates in Go, so two
  *   conditional updates can both "succeed").
  * - Backends never read the clock: callers pass `now` (ms since epoch) wherever time matters.
- * - Calls made on every heartbeat or occurrence are point lookups by id or reads of small
- *   collections (serials, leases, recent commands), so a history of 100,000 runs costs nothing.
+ * - Calls made on every heartbeat or occurrence are point lookups by id, batched inserts, or reads
+ *   of small collections (machines, serials, recent commands), so a long history costs nothing.
+ * - Every failure is thrown as a `StoreError` (core/errors.ts); the agent counts only those as an
+ *   outage. Batched claims report per record instead (see `ClaimOutcome`).
+ * - The protocol these calls serve is written in docs/protocol.md.
  * - Dates cross the port as `Date` (MongoDB stores BSON dates, so the seed's monitoring queries on
  *   `machines.last_seen` and `job_runs.scheduled_for` keep working).
  */
@@ -56,26 +59,15 @@ export interface RunRecord {
   claimed_at: Date;
   started_at?: Date;
   finished_at?: Date;
+  /** Written by v1 agents (per-attempt leases); v2 agents' liveness is their heartbeat. */
   lease_until?: Date;
+  /** The claiming agent's session: its heartbeat is this attempt's lease (docs/protocol.md). */
+  session?: string;
+  /** Random per claim, so a claim whose acknowledgement was lost can be recognised on read-back. */
+  nonce?: string;
   duration_ms?: number;
   steps?: StepRecord[];
   error?: string;
-}
-
-/**
- * Small internal collection: one document per attempt in progress. Takeover scans only this,
- * never `job_runs`, so the scan stays small whatever the history holds.
- */
-export interface LeaseRecord {
-  /** Same as the attempt's RunRecord `_id`. */
-  _id: string;
-  run_id: string;
-  job_id: string;
-  attempt: number;
-  machine_id: string;
-  /** When the attempt was claimed: an occurrence overlaps only a run that started before it was due. */
-  claimed_at: Date;
-  lease_until: Date;
 }
 
 export interface MachineRecord {
@@ -92,6 +84,38 @@ export interface MachineRecord {
   clock_offset_ms: number | null;
   /** Reported on every heartbeat so `status` can say why a job is not running anywhere. */
   invalid_jobs?: number;
+  /** Coordination protocol version (2); a v2 agent does not fire beside v1 agents. */
+  protocol?: number;
+  /** Random per start (and per lapse of the fence): a new session means the old one is dead. */
+  session?: string;
+  /** Counts heartbeats within a session. */
+  seq?: number;
+  /** The attempts this session runs: its heartbeat is their lease. */
+  running?: RunningAttempt[];
+  /** Jobs loaded: only ready agents take part in placement. */
+  ready?: boolean;
+  /** Config `tags`, matched by jobs' `run_on`. */
+  tags?: Record<string, string>;
+  /** The agent's default zone (config `tz`), so `status` can warn when the fleet disagrees. */
+  default_tz?: string;
+  /** When this agent stopped claiming (drain, SIGTERM): catch-up after a restart starts here. */
+  claims_stopped_at?: Date;
+}
+
+export interface RunningAttempt {
+  /** The attempt's `_id` in `job_runs`. */
+  id: string;
+  job_id: string;
+  scheduled_for: Date;
+}
+
+/** What a batched claim learned of each record: `unknown` (a store error) is never a lost race. */
+export type ClaimOutcome = "won" | "lost" | "unknown";
+
+/** One final write of a batch: applied only while the attempt is still `running`. */
+export interface FinalWrite {
+  id: string;
+  patch: Partial<Omit<RunRecord, "_id">>;
 }
 
 export interface SerialRecord {
@@ -152,6 +176,20 @@ export interface Store {
   // runs
   /** The claim primitive: false when a run with this `_id` exists. */
   insertRun(run: RunRecord): Promise<boolean>;
+  /**
+   * Many claims in one round trip (MongoDB `insertMany` unordered, one SQLite transaction): one
+   * outcome per record, in order. Only a duplicate key is `lost`; any other failure is `unknown`
+   * for the records it may concern, which the caller settles by reading back (docs/protocol.md).
+   * Throws a StoreError only when nothing was sent.
+   */
+  insertRuns(runs: RunRecord[]): Promise<ClaimOutcome[]>;
+  /**
+   * Final records in one round trip. Each patch applies only to an attempt still `running`, so a
+   * late write cannot turn a `lost` attempt back into `success`.
+   */
+  finishRuns(finals: FinalWrite[]): Promise<void>;
+  /** Attempts recorded `running`, optionally of one machine (takeover discovery). */
+  listRunning(machineId?: string): Promise<RunRecord[]>;
   getRun(id: string): Promise<RunRecord | null>;
   getRuns(ids: string[]): Promise<RunRecord[]>;
   updateRun(id: string, patch: Partial<Omit<RunRecord, "_id">>): Promise<void>;
@@ -162,13 +200,13 @@ export interface Store {
   /** Deletes runs scheduled before `before`; returns how many. */
   pruneRuns(before: Date): Promise<number>;
 
-  // leases
-  putLease(lease: LeaseRecord): Promise<void>;
-  deleteLease(id: string): Promise<void>;
-  listLeases(): Promise<LeaseRecord[]>;
-
   // machines and serials
   putMachine(machine: MachineRecord): Promise<void>;
+  /**
+   * The heartbeat: upserts the machine record with `last_seen` set by the store's own clock
+   * (MongoDB `$currentDate`; SQLite has one host clock, so `now` is used), one small write.
+   */
+  beat(machine: Omit<MachineRecord, "last_seen">, now: Date): Promise<void>;
   getMachine(id: string): Promise<MachineRecord | null>;
   listMachines(): Promise<MachineRecord[]>;
   /** The claim primitive for serials: false when the serial is held. */

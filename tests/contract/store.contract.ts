@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { CommandRecord, LeaseRecord, MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
+import type { CommandRecord, MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
 
 /**
  * The store contract: every backend runs this same suite (SQLite always; MongoDB-wire against
@@ -130,15 +130,43 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(await store.getRun("job-a@2026-01-05T09:00:00.000Z")).not.toBeNull();
     });
 
-    test("leases: put replaces, list, delete", async () => {
-      const lease: LeaseRecord = { _id: "job-a@L", run_id: "job-a@L", job_id: "job-a", attempt: 1, machine_id: "m1", claimed_at: at(0), lease_until: at(30) };
-      await store.putLease(lease);
-      await store.putLease({ ...lease, lease_until: at(60) });
-      const leases = await store.listLeases();
-      expect(leases).toHaveLength(1);
-      expect(leases[0]?.lease_until.getTime()).toBe(at(60).getTime());
-      await store.deleteLease(lease._id);
-      expect(await store.listLeases()).toHaveLength(0);
+    test("runs: a batch of claims is one call with an outcome per record, a duplicate is lost", async () => {
+      const ids = [0, 1, 2, 3].map((i) => `batch-${i}@2026-01-05T10:00:00.000Z`);
+      expect(await store.insertRun(run(ids[1]!, { machine_id: "other" }))).toBe(true);
+      const outcomes = await store.insertRuns(ids.map((id) => run(id, { machine_id: "m-batch", nonce: "n1" })));
+      expect(outcomes).toEqual(["won", "lost", "won", "won"]);
+      expect((await store.getRun(ids[1]!))?.machine_id).toBe("other");
+      expect((await store.getRun(ids[2]!))?.nonce).toBe("n1");
+      // Within one batch, the second copy of an id loses to the first.
+      expect(await store.insertRuns([run("batch-dup@x", { machine_id: "a" }), run("batch-dup@x", { machine_id: "b" })])).toEqual(["won", "lost"]);
+      expect((await store.getRun("batch-dup@x"))?.machine_id).toBe("a");
+      expect(await store.insertRuns([])).toEqual([]);
+    });
+
+    test("runs: final writes in one batch apply only to attempts still running", async () => {
+      const [a, b, c] = ["fin-a@x", "fin-b@x", "fin-c@x"];
+      await store.insertRuns([run(a!), run(b!), run(c!, { status: "lost", reason: "taken over" })]);
+      await store.finishRuns([
+        { id: a!, patch: { status: "success", finished_at: at(3), duration_ms: 3 } },
+        { id: b!, patch: { status: "error", error: "HTTP 500" } },
+        { id: c!, patch: { status: "success" } },
+        { id: "fin-missing@x", patch: { status: "success" } },
+      ]);
+      expect((await store.getRun(a!))?.status).toBe("success");
+      expect((await store.getRun(a!))?.finished_at?.getTime()).toBe(at(3).getTime());
+      expect((await store.getRun(b!))?.error).toBe("HTTP 500");
+      // A late final write never turns a lost attempt back into a success.
+      expect((await store.getRun(c!))?.status).toBe("lost");
+      expect(await store.getRun("fin-missing@x")).toBeNull();
+    });
+
+    test("runs: running attempts are listed, by machine", async () => {
+      await store.insertRuns([run("live-1@x", { machine_id: "m-run" }), run("live-2@x", { machine_id: "m-run", status: "success" }), run("live-3@x", { machine_id: "m-else" })]);
+      expect((await store.listRunning("m-run")).map((r) => r._id)).toEqual(["live-1@x"]);
+      const all = (await store.listRunning()).map((r) => r._id);
+      expect(all).toContain("live-1@x");
+      expect(all).toContain("live-3@x");
+      expect(all).not.toContain("live-2@x");
     });
 
     test("machines: put, get, list", async () => {
@@ -149,6 +177,26 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       await store.putMachine({ ...machine, last_seen: at(10) });
       expect((await store.getMachine("m1"))?.last_seen.getTime()).toBe(at(10).getTime());
       expect((await store.listMachines()).map((m) => m._id)).toEqual(["m1"]);
+    });
+
+    test("machines: a heartbeat upserts the record and stamps last_seen by the store's clock", async () => {
+      const { last_seen: _ignored, ...fields } = {
+        _id: "m-beat", hostname: "h", pid: 2, serial: null, status: "running" as const, version: "0", started_at: at(0), last_seen: at(0), clock_offset_ms: null,
+        protocol: 2, session: "s-1", seq: 1, ready: true, tags: { region: "eu" }, running: [{ id: "j@x", job_id: "j", scheduled_for: at(1) }],
+      };
+      const now = new Date();
+      await store.beat(fields, now);
+      const first = await store.getMachine("m-beat");
+      expect(first?.session).toBe("s-1");
+      expect(first?.tags).toEqual({ region: "eu" });
+      expect(first?.running?.[0]?.scheduled_for.getTime()).toBe(at(1).getTime());
+      // MongoDB stamps its own time ($currentDate); SQLite is one host, so the caller's `now`.
+      expect(Math.abs(first!.last_seen.getTime() - now.getTime())).toBeLessThan(5_000);
+      await store.beat({ ...fields, seq: 2, running: [] }, new Date(now.getTime() + 1000));
+      const second = await store.getMachine("m-beat");
+      expect(second?.seq).toBe(2);
+      expect(second?.running).toEqual([]);
+      expect(second!.last_seen.getTime()).toBeGreaterThanOrEqual(first!.last_seen.getTime());
     });
 
     test("serials: unique claim, touch, conditional delete", async () => {

@@ -26,7 +26,7 @@ let machineId: string;
 
 beforeAll(async () => {
   sink = startSink({ status: (req) => (new URL(req.url).pathname === "/fail" ? 500 : 200) });
-  home = makeHome({ tz: "Asia/Seoul", http_port: 0, heartbeat_sec: 1, dead_after_sec: 3, lease_sec: 5, failover_step_sec: 1, secrets: { SINK: sink.url } }, "fleetcron-status-page");
+  home = makeHome({ tz: "Asia/Seoul", http_port: 0, placement: "serial", heartbeat_sec: 1, dead_after_sec: 3, failover_step_sec: 1, secrets: { SINK: sink.url } }, "fleetcron-status-page");
   const jobs = [
     { name: "Healthy ping", every: "2s", url: "{{SINK}}/ok" },
     { name: BROKEN, every: "3s", url: "{{SINK}}/fail", method: "POST", body: { hello: "world" } },

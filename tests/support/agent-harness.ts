@@ -43,10 +43,28 @@ export function cuttable(store: Store): { store: Store; cut(down: boolean): void
   };
 }
 
+/** The store, telling `onCall` the name of every method called on it. */
+export function counting(store: Store, onCall: (method: string) => void): Store {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== "function" || key === "close") return value;
+      return (...args: unknown[]) => {
+        onCall(String(key));
+        return value.apply(target, args);
+      };
+    },
+  });
+}
+
 export interface Harness {
   clock: FakeClock;
   store: Store;
   calls: Call[];
+  /** Requests that were aborted while they hung (the fence closing them, or a hard stop). */
+  aborts: Call[];
+  /** Every store call an agent made, by machine, method and (fake) time. */
+  storeCalls: { machine: string; method: string; at: number }[];
   /** Requests to URLs containing this never answer until aborted. */
   hang: Set<string>;
   startAgent(machineId: string, overrides?: Partial<AgentSettings>): { agent: Agent; done: Promise<void>; cut(down: boolean): void; freeze(frozen: boolean): void };
@@ -60,7 +78,7 @@ export const BASE_SETTINGS: Omit<AgentSettings, "machineId"> = {
   heartbeatMs: 5000,
   deadAfterMs: 15_000,
   failoverStepMs: 5000,
-  leaseMs: 30_000,
+  placement: "serial",
   catchupWindowMs: 3_600_000,
   historyDays: 30,
   maxConcurrentRuns: 50,
@@ -74,21 +92,34 @@ export function createHarness(startMs: number): Harness {
   const clock = new FakeClock(startMs);
   const store = openSqliteStore(":memory:");
   const calls: Call[] = [];
+  const aborts: Call[] = [];
+  const storeCalls: Harness["storeCalls"] = [];
   const hang = new Set<string>();
   const agents: { agent: Agent; done: Promise<void> }[] = [];
   return {
     clock,
     store,
     calls,
+    aborts,
+    storeCalls,
     hang,
     startAgent(machineId, overrides = {}) {
-      const link = cuttable(store);
+      const link = cuttable(counting(store, (method) => storeCalls.push({ machine: machineId, method, at: clock.now() })));
       const fetchStub = (async (input: string | URL | Request, init?: RequestInit) => {
         const url = String(input instanceof Request ? input.url : input);
         const headers = new Headers(init?.headers);
         calls.push({ machine: machineId, runId: headers.get("x-fleetcron-run-id") ?? "", url, at: clock.now() });
         if ([...hang].some((h) => url.includes(h))) {
-          await new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")), { once: true }));
+          await new Promise((_, reject) =>
+            init?.signal?.addEventListener(
+              "abort",
+              () => {
+                aborts.push({ machine: machineId, runId: headers.get("x-fleetcron-run-id") ?? "", url, at: clock.now() });
+                reject(new DOMException("aborted", "AbortError"));
+              },
+              { once: true },
+            ),
+          );
         }
         return new Response("{}", { status: 200, headers: { "content-type": "application/json" } });
       }) as typeof fetch;

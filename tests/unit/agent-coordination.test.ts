@@ -71,8 +71,8 @@ describe("staggered claims", () => {
   });
 });
 
-describe("leases and takeover", () => {
-  test("an attempt whose agent dies mid-run is re-run once as attempt 2; the old attempt is lost", async () => {
+describe("liveness and takeover", () => {
+  test("an attempt whose agent dies mid-run is re-run once as attempt 2 after dead_after_sec; the old attempt is lost", async () => {
     h = createHarness(T0 + 1000);
     h.hang.add("/slow");
     const jobId = await addJob("slow", { every: "1h", url: "http://sink.test/slow?m={{machine_id}}" });
@@ -83,24 +83,31 @@ describe("leases and takeover", () => {
     await h.clock.advanceTo(T0 + 60 * MINUTE + 100);
     expect(h.calls.map((c) => c.machine)).toEqual(["a"]);
     h.hang.delete("/slow"); // the re-run answers
-    a.cut(true); // agent a dies while its request hangs
+    a.cut(true); // agent a is cut off from the store while its request hangs
+    const cutAt = h.clock.now();
 
-    await h.clock.advanceTo(T0 + 60 * MINUTE + 30_000 + 5_000 + 6_000);
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 30_000);
     const runId = `${jobId}@${new Date(T0 + 60 * MINUTE).toISOString()}`;
     expect(h.calls.map((c) => [c.machine, c.runId])).toEqual([
       ["a", runId],
       ["b", runId],
     ]);
+    // a closed its request (its fence deadline) before b's attempt 2 left, and within dead_after_sec.
+    expect(h.aborts.map((c) => [c.machine, c.runId])).toEqual([["a", runId]]);
+    expect(h.aborts[0]!.at).toBeLessThan(h.calls[1]!.at);
+    expect(h.calls[1]!.at - cutAt).toBeLessThanOrEqual(15_000 + 5_000);
     const first = await h.store.getRun(runId);
     const second = await h.store.getRun(`${runId}#2`);
     expect(first?.status).toBe("lost");
-    expect(first?.reason).toContain("lease expired");
+    expect(first?.reason).toContain("a not heard from");
     expect(second?.status).toBe("success");
     expect(second?.machine_id).toBe("b");
     expect(await h.store.getRun(`${runId}#3`)).toBeNull();
-    // Nothing runs a third time, however long we wait.
+    // Nothing runs a third time, however long we wait, and a's late results change nothing.
+    a.cut(false);
     await h.clock.advance(2 * MINUTE);
     expect(h.calls.filter((c) => c.runId === runId)).toHaveLength(2);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
   });
 
   test("on_lost: skip records the lost attempt and does not re-run", async () => {
@@ -120,33 +127,60 @@ describe("leases and takeover", () => {
   });
 });
 
-describe("orphans", () => {
-  test("an attempt left running with no lease (its holder died right after claiming) is taken over at start", async () => {
+describe("dead sessions", () => {
+  test("a claim its dead holder never published is found by scanning its session, and taken over", async () => {
     h = createHarness(T0 + 1000);
     const jobId = await addJob("hourly", { every: "1h" });
     const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
+    const lastSeen = new Date(T0 - 60 * MINUTE);
+    // The ghost died right after its claim landed: its last heartbeat does not list the attempt.
+    await h.store.beat({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running", version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session: "s-ghost", running: [], ready: true }, lastSeen);
     await h.store.insertRun({
       _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: new Date(T0 - 60 * MINUTE), attempt: 1, trigger: "schedule",
-      status: "running", machine_id: "ghost", claimed_at: new Date(T0 - 60 * MINUTE), lease_until: new Date(T0 - 59 * MINUTE),
+      status: "running", machine_id: "ghost", session: "s-ghost", claimed_at: new Date(T0 - 60 * MINUTE),
     });
     h.startAgent("a");
     await h.clock.advance(2000);
     expect((await h.store.getRun(runId))?.status).toBe("lost");
     const second = await h.store.getRun(`${runId}#2`);
-    expect([second?.status, second?.reason]).toEqual(["success", undefined]);
+    expect([second?.status, second?.reason, second?.machine_id]).toEqual(["success", undefined, "a"]);
     expect(h.calls.map((c) => c.runId)).toEqual([runId]);
   });
 
-  test("the primary writes its lease before its claim; a lost race leaves no lease behind", async () => {
+  test("a takeover interrupted after its claim is completed by the next look: the old attempt does not stay running", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("hourly", { every: "1h" });
+    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
+    const lastSeen = new Date(T0 - 60 * MINUTE);
+    const running = [{ id: runId, job_id: jobId, scheduled_for: new Date(T0 - 60 * MINUTE) }];
+    await h.store.beat({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running", version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session: "s-ghost", running, ready: true }, lastSeen);
+    const base = { run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: new Date(T0 - 60 * MINUTE), claimed_at: lastSeen };
+    await h.store.insertRun({ ...base, _id: runId, attempt: 1, trigger: "schedule", status: "running", machine_id: "ghost", session: "s-ghost" });
+    // An earlier taker claimed attempt 2 and died before marking attempt 1 lost.
+    await h.store.insertRun({ ...base, _id: `${runId}#2`, attempt: 2, trigger: "takeover", status: "success", machine_id: "taker" });
+    h.startAgent("a");
+    await h.clock.advance(2000);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+    expect(h.calls).toHaveLength(0);
+  });
+});
+
+describe("one round trip to fire", () => {
+  test("between the timer and the request the only store call is the claim; a lost claim runs nothing", async () => {
     h = createHarness(T0 + 1000);
     const jobId = await addJob("minutely", { every: "1m" });
-    const runId = `${jobId}@${new Date(T0 + MINUTE).toISOString()}`;
-    // Another agent (say, with a fast clock) claimed the occurrence already.
-    await h.store.insertRun({ _id: runId, run_id: runId, job_id: jobId, job_name: "minutely", scheduled_for: new Date(T0 + MINUTE), attempt: 1, trigger: "schedule", status: "success", machine_id: "other", claimed_at: new Date(T0) });
     h.startAgent("a");
-    await h.clock.advanceTo(T0 + MINUTE + 100);
-    expect(h.calls).toHaveLength(0);
-    expect(await h.store.listLeases()).toEqual([]);
+    await h.clock.advanceTo(T0 + MINUTE - 1);
+    const before = h.storeCalls.length;
+    await h.clock.advanceTo(T0 + MINUTE);
+    const onTime = h.storeCalls.slice(before).filter((c) => c.at === T0 + MINUTE);
+    expect(h.calls.map((c) => c.at)).toEqual([T0 + MINUTE]);
+    expect(onTime.map((c) => c.method)).toEqual(["insertRuns"]);
+    // The next occurrence was claimed by another agent already: this one's claim loses, nothing is sent.
+    const runId = `${jobId}@${new Date(T0 + 2 * MINUTE).toISOString()}`;
+    await h.store.insertRun({ _id: runId, run_id: runId, job_id: jobId, job_name: "minutely", scheduled_for: new Date(T0 + 2 * MINUTE), attempt: 1, trigger: "schedule", status: "success", machine_id: "other", claimed_at: new Date(T0) });
+    await h.clock.advanceTo(T0 + 2 * MINUTE + 100);
+    expect(h.calls).toHaveLength(1);
   });
 });
 

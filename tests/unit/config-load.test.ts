@@ -158,10 +158,15 @@ describe("loadConfig", () => {
   });
 
   test("timings that would cause double runs are errors", () => {
-    writeConfig({ heartbeat_sec: 10, dead_after_sec: 10, lease_sec: 5 });
+    writeConfig({ heartbeat_sec: 10, dead_after_sec: 10 });
+    expect(configError(() => load()).message).toContain("dead_after_sec: must be greater than heartbeat_sec (10)");
+    // Greater, but too short to renew and stop writing before another agent may take over.
+    writeConfig({ heartbeat_sec: 5, dead_after_sec: 6 });
     const error = configError(() => load());
-    expect(error.message).toContain("dead_after_sec: must be greater than heartbeat_sec (10)");
-    expect(error.message).toContain("lease_sec: must be greater than heartbeat_sec (10)");
+    expect(error.message).toContain("dead_after_sec: too short for heartbeat_sec 5");
+    expect(error.message).toContain("use at least 6.9");
+    writeConfig({ heartbeat_sec: 5, dead_after_sec: 7.2 });
+    expect(load().config.dead_after_sec).toBe(7.2);
   });
 
   test("timing relations are listed with type errors", () => {
@@ -172,7 +177,10 @@ describe("loadConfig", () => {
 
   test("fragile timings are warnings", () => {
     writeConfig({ heartbeat_sec: 10, dead_after_sec: 15, lease_sec: 20 });
-    expect(load().warnings).toHaveLength(2);
+    const warnings = load().warnings;
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain("leaves room for no missed heartbeat");
+    expect(warnings[1]).toContain("lease_sec is obsolete and ignored");
   });
 
   test("a JSON syntax error names the file, line and column", () => {

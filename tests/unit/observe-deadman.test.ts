@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { occurrenceId } from "../../src/coordinator/occurrence.ts";
-import { alertId } from "../../src/observe/deadman.ts";
+import { alertId } from "../../src/coordinator/deadman.ts";
 import { observeHarness, valueOf, type ObserveHarness } from "./observe-support.ts";
 
 /**
@@ -28,9 +28,9 @@ describe("alert_after_sec", () => {
       actions: [{ type: "http", name: "work", url: "http://sink.test/work", timeout_sec: 3600 }],
       on_failure: [{ type: "http", name: "page me", url: "http://sink.test/alert?job={{job.name}}&run={{run_id}}" }],
     });
-    const a = h.start("a", { leaseMs: 3_600_000 });
+    const a = h.start("a", {});
     await h.clock.advance(100);
-    const b = h.start("b", { leaseMs: 3_600_000 });
+    const b = h.start("b", {});
     await h.clock.advance(100);
 
     await h.clock.advanceTo(T0 + HOUR + 119_000);
@@ -137,7 +137,7 @@ describe("alert_after_sec", () => {
     h = observeHarness(T0 + 1000);
     h.hang.add("/work");
     const jobId = await h.addJob("quiet", { every: "1h", url: "http://sink.test/work", timeout_sec: 3600, alert_after_sec: 60 });
-    h.start("a", { leaseMs: 3_600_000 });
+    h.start("a", {});
     await h.clock.advanceTo(T0 + HOUR + 70_000);
     const alert = await h.store.getRun(alertId(occurrenceId(jobId, T0 + HOUR)));
     expect(alert?.reason).toContain("the job has no on_failure actions to notify");

@@ -25,7 +25,7 @@ describe("status page", () => {
     await h.store.createJob({ name: "bad <hour>", hour: 25, minute: 0, url: "http://sink.test/x" });
     await h.store.bumpJobsRevision(new Date(h.clock.now()));
     const a = h.start("machine-a");
-    await h.clock.advanceTo(T0 + 2 * MINUTE + 100);
+    await h.clock.advanceTo(T0 + 2 * MINUTE + 300); // past the final-write flush window
 
     const res = await a.get("/");
     expect(res.status).toBe(200);
@@ -95,7 +95,7 @@ describe("what needs attention, and run order", () => {
     await h.store.insertRun({ _id: `${jobId}@x`, run_id: `${jobId}@x`, job_id: jobId, job_name: "nightly", scheduled_for: seen(10 * MINUTE), attempt: 1, trigger: "catchup", status: "missed", reason: "missed: no agent was running", claimed_at: seen(MINUTE) });
     const data = await gatherStatus(h.store, { now, deadAfterMs: 15_000, defaultTz: "UTC", secretKeys: [], thisMachine: null, failures: 10, recentRuns: 10 });
     const snapshot = {
-      machineId: "skewed", hostname: "skewed.host", version: "1", serial: 1, rank: 0, liveAgents: 1, phase: "running" as const,
+      machineId: "skewed", hostname: "skewed.host", version: "1", serial: 1, placement: "serial" as const, rank: 0, liveAgents: 1, phase: "running" as const,
       store: { kind: "sqlite" as const, location: ":memory:", reachable: true, downSince: null, lastError: null },
       startedAt: now - HOUR, lastHeartbeatAt: now - 1000, runningAttempts: 0, jobs: 1, invalidJobs: 0, heartbeatMs: 5000, deadAfterMs: 15_000, defaultTz: "UTC", secretKeys: [],
     };

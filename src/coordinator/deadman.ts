@@ -1,12 +1,12 @@
-import type { ExecuteContext } from "../agent/execute.ts";
-import { attemptId, occurrenceId } from "../coordinator/occurrence.ts";
+import type { ExecuteContext } from "./attempt.ts";
+import { attemptId, occurrenceId } from "./occurrence.ts";
 import { runChain } from "../executor/chain.ts";
 import type { StepOutput } from "../executor/template.ts";
 import type { Job } from "../jobs/types.ts";
 import { previousFireBefore } from "../schedule/next.ts";
 import { wallParts } from "../schedule/zone.ts";
 import type { RunRecord, StepRecord } from "../store/types.ts";
-import { safely, type AgentObserver } from "./observer.ts";
+import { safely, type AgentObserver } from "../observe/observer.ts";
 
 /** The `job_runs` id under which an occurrence's dead-man alert is claimed. */
 export function alertId(runId: string): string {

@@ -1,0 +1,198 @@
+import type { Clock } from "../core/clock.ts";
+import { StoreError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { runChain, type ChainResult } from "../executor/chain.ts";
+import type { Redactor } from "../executor/redact.ts";
+import type { Job } from "../jobs/types.ts";
+import { wallParts } from "../schedule/zone.ts";
+import type { FinalWrite, RunRecord, StepRecord, Store } from "../store/types.ts";
+
+/**
+ * The attempt lifecycle (docs/protocol.md, "Attempts"): a claimed attempt runs its action chain
+ * and notifications under its agent's fence, then hands its final record to the batched writer.
+ * There is no per-attempt lease: the agent's heartbeat is the lease of all its attempts.
+ */
+
+/** What an attempt may do while it runs: the agent's fence, seen from one attempt. */
+export interface AttemptFence {
+  /** Aborted at the fence deadline (connections close) and on a hard stop. */
+  readonly signal: AbortSignal;
+  /** A reason not to send a request now (past F − M), or null. */
+  mayWrite(): string | null;
+}
+
+/** A fence that never closes: for `jobs trigger`, which runs in the CLI's own process. */
+export function openFence(signal: AbortSignal): AttemptFence {
+  return { signal, mayWrite: () => null };
+}
+
+/** Writes final records; the agent's writer batches them (see FinalWriter). */
+export interface FinalSink {
+  write(final: FinalWrite): Promise<void>;
+}
+
+/** What running one attempt needs, and nothing more (the agent and `jobs trigger` both provide it). */
+export interface ExecuteContext {
+  store: Store;
+  clock: Clock;
+  machineId: string;
+  secrets: Record<string, string>;
+  redact: Redactor;
+  userAgent: string;
+  defaultTz: string;
+  log: Logger;
+  /** Aborted on a hard stop (shutdown deadline passed). */
+  signal: AbortSignal;
+  fetch?: typeof fetch;
+}
+
+/**
+ * Runs a claimed attempt: the action chain, then `on_success`/`on_failure`, then the final record.
+ * Every request is gated by the fence; an attempt cut short by it ends `lost` (its successor, if
+ * one is taken over, is decided by the takeover, never by this agent).
+ */
+export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunRecord, fence: AttemptFence, finals: FinalSink): Promise<RunRecord> {
+  const { clock, log } = ctx;
+  const startedAt = clock.now();
+  const tz = job.tz ?? ctx.defaultTz;
+  const signal = AbortSignal.any([ctx.signal, fence.signal]);
+  let fencedReason: string | null = null;
+  const mayWrite = () => {
+    const refusal = fence.signal.aborted ? "the agent's fence deadline passed" : fence.mayWrite();
+    if (refusal !== null) fencedReason ??= refusal;
+    return refusal;
+  };
+  const chainOptions = {
+    runId: run.run_id,
+    attempt: run.attempt,
+    scheduledFor: run.scheduled_for.getTime(),
+    jobName: job.name,
+    machineId: ctx.machineId,
+    secrets: ctx.secrets,
+    userAgent: ctx.userAgent,
+    wall: wallParts(run.scheduled_for.getTime(), tz),
+    signal,
+    mayWrite,
+    sleep: (ms: number, s?: AbortSignal) => clock.sleep(ms, s),
+    ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
+  };
+
+  let result: ChainResult;
+  const steps: StepRecord[] = [];
+  try {
+    result = await runChain(job.actions, chainOptions);
+    steps.push(...result.steps);
+    const notify = result.status === "success" ? job.on_success : job.on_failure;
+    if (notify.length > 0 && !signal.aborted && mayWrite() === null) {
+      const label = result.status === "success" ? "on_success" : "on_failure";
+      const notified = await runChain(notify, { ...chainOptions, initialSteps: result.outputs });
+      steps.push(...notified.steps.map((s) => ({ ...s, name: `${label}:${s.name}` })));
+      if (notified.status === "error") log.warn(`${job.name}: ${label} notification failed: ${notified.error ?? "see run record"}`);
+    }
+  } catch (error) {
+    result = { status: "error", steps: [], outputs: {}, error: ctx.redact((error as Error).message) };
+  }
+  if (fence.signal.aborted) fencedReason ??= "the agent's fence deadline passed";
+
+  const finishedAt = clock.now();
+  const lost = fencedReason !== null ? `fenced: ${fencedReason} (this agent could not confirm its heartbeat in time); another agent takes the occurrence over` : null;
+  const final: Partial<RunRecord> = {
+    status: lost ? "lost" : result.status,
+    finished_at: new Date(finishedAt),
+    duration_ms: finishedAt - startedAt,
+    steps,
+    ...(lost ? { reason: lost } : {}),
+    ...(result.error ? { error: ctx.redact(result.error) } : {}),
+  };
+  // A fenced attempt writes nothing: its session is dead, and the taker records it `lost`.
+  if (!lost) await finals.write({ id: run._id, patch: final });
+  const outcome = { ...run, ...final } as RunRecord;
+  logOutcome(log, job, outcome);
+  return outcome;
+}
+
+/**
+ * Batches final records (docs/protocol.md, "Final writes"): everything handed in within one flush
+ * window goes in one `finishRuns` call. A failed flush is retried with backoff, so a short outage
+ * does not leave attempts `running`; `write` resolves once its record is stored or given up.
+ */
+export class FinalWriter implements FinalSink {
+  private pending: { final: FinalWrite; done: () => void }[] = [];
+  private flushing: Promise<void> | null = null;
+  private timer: AbortController | null = null;
+
+  constructor(
+    private readonly store: Pick<Store, "finishRuns">,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly windowMs: number,
+    /** Whether a final write may still be sent (the agent's fence); false drops it, the taker decides. */
+    private readonly mayWrite: () => boolean = () => true,
+    private readonly giveUpAfterMs = 60_000,
+  ) {}
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  write(final: FinalWrite): Promise<void> {
+    return new Promise((resolve) => {
+      this.pending.push({ final, done: resolve });
+      if (!this.timer && !this.flushing) this.schedule(this.windowMs);
+    });
+  }
+
+  private schedule(ms: number): void {
+    const timer = new AbortController();
+    this.timer = timer;
+    void this.clock.sleep(ms, timer.signal).then(() => {
+      if (timer.signal.aborted) return;
+      this.timer = null;
+      void this.flush();
+    });
+  }
+
+  /** Sends what is pending now (also on SIGTERM); resolves when that batch is settled. */
+  async flush(): Promise<void> {
+    this.timer?.abort();
+    this.timer = null;
+    if (this.flushing) await this.flushing;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    this.flushing = this.send(batch).finally(() => {
+      this.flushing = null;
+      if (this.pending.length > 0 && !this.timer) this.schedule(this.windowMs);
+    });
+    await this.flushing;
+  }
+
+  private async send(batch: { final: FinalWrite; done: () => void }[]): Promise<void> {
+    const deadline = this.clock.now() + this.giveUpAfterMs;
+    for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
+      if (!this.mayWrite()) {
+        this.log.warn(`${batch.length} final record(s) not written: this agent's fence deadline passed, so another agent records and re-runs those attempts`);
+        break;
+      }
+      try {
+        await this.store.finishRuns(batch.map((b) => b.final));
+        break;
+      } catch (error) {
+        if (!(error instanceof StoreError) || this.clock.now() > deadline) {
+          this.log.error(`could not record ${batch.length} result(s) (${(error as Error).message}); giving up: ${batch.map((b) => b.final.id).join(", ")}`);
+          break;
+        }
+        await this.clock.sleep(delay);
+      }
+    }
+    for (const b of batch) b.done();
+  }
+}
+
+function logOutcome(log: Logger, job: Job, run: RunRecord): void {
+  const when = run.scheduled_for.toISOString();
+  const attempt = run.attempt > 1 ? ` (attempt ${run.attempt})` : "";
+  const took = `${run.duration_ms ?? 0} ms`;
+  if (run.status === "success") log.info(`${job.name} @ ${when}${attempt}: success in ${took}`);
+  else log.warn(`${job.name} @ ${when}${attempt}: ${run.status} in ${took}${run.error ? ` — ${run.error}` : run.reason ? ` — ${run.reason}` : ""}`);
+}
