@@ -6,7 +6,9 @@ import { makeHome, runCli, startAgent, type CliResult, type TestHome } from "../
 /**
  * Secret values never appear in run records, logs or `--json` output (DESIGN §3). Every path that
  * records or logs runs here with distinctive secrets in headers, URL, body and the MongoDB URI
- * password; then every output and the store file itself are searched for them.
+ * password; then every output and the store file itself are searched for them, and so are the
+ * agent's /healthz, /metrics and status page (`http_port`). The agent itself must have fired
+ * scheduled occurrences, not only the CLI's triggers, so the agent's own paths are covered.
  */
 const SECRETS = { TOKEN: "tok-9f8e7d6c5b4a3921", PATH_KEY: "pk-1a2b3c4d5e6f7081", BODY_KEY: "bk-0z9y8x7w6v5u4t31" };
 const MONGO_PASSWORD = "mongo-pw-5d4c3b2a1908";
@@ -30,7 +32,7 @@ beforeAll(() => {
       return new Response(echo, { status: 200, headers: { "content-type": "application/json" } });
     },
   });
-  home = makeHome({ tz: "UTC", heartbeat_sec: 0.5, dead_after_sec: 2, lease_sec: 3, failover_step_sec: 1, log_level: "debug", secrets: { ...SECRETS, SINK: `http://127.0.0.1:${server.port}` } }, "fleetcron-secrets");
+  home = makeHome({ tz: "UTC", heartbeat_sec: 0.5, dead_after_sec: 2, lease_sec: 3, failover_step_sec: 1, log_level: "debug", http_port: 0, secrets: { ...SECRETS, SINK: `http://127.0.0.1:${server.port}` } }, "fleetcron-secrets");
 });
 
 afterAll(async () => {
@@ -85,8 +87,17 @@ test("no secret value in any output, log or stored document", async () => {
   for (const name of ["ok", "fail", "timeout", "retry", "redirect", "chain"]) await cli(["jobs", "trigger", name, "--json"]);
 
   const agent = startAgent(home, "agent");
-  await agent.waitForLog("running: serial");
+  await agent.waitForLog(/ running: /);
   await Bun.sleep(3500);
+  // The agent's HTTP pages, read while it has run and failed jobs: they must not show secrets either.
+  const page = /http: status page (http:\/\/127\.0\.0\.1:\d+\/)/.exec(agent.log())?.[1];
+  expect(page).toBeDefined();
+  for (const path of ["", "metrics", "healthz", "index.html"]) {
+    const res = await fetch(`${page}${path}`);
+    expect(`${path} ${res.status}`).toBe(`${path} 200`);
+    outputs.push({ what: `GET /${path}`, text: await res.text() });
+  }
+  expect(outputs.find((o) => o.what === "GET /metrics")!.text).toContain("fleetcron_");
   const second = await cli(["run"]); // a second agent on the same home: the lock error path
   expect(second.exitCode).toBe(1);
   expect(second.stderr).toContain("already running");
@@ -104,8 +115,14 @@ test("no secret value in any output, log or stored document", async () => {
   expect(storeDown.exitCode).not.toBe(0);
   await cli(["--config", mongoConfig, "status", "--json"]);
 
-  // The runs really happened, with failures, retries and timeouts among them.
-  const runs = JSON.parse((await runCli(home, ["runs", "--json", "--limit", "500"])).stdout).runs as { job_name: string; status: string; steps?: { attempts: number }[] }[];
+  // The runs really happened, with failures, retries and timeouts among them, and the agent fired
+  // scheduled occurrences of every job itself (the triggers above are the CLI's, not the agent's).
+  const runs = JSON.parse((await runCli(home, ["runs", "--json", "--limit", "500"])).stdout).runs as { job_name: string; status: string; trigger: string; steps?: { attempts: number }[] }[];
+  const scheduled = runs.filter((r) => r.trigger === "schedule");
+  for (const name of ["ok", "fail", "timeout", "retry", "redirect", "chain"]) expect(`${name}: ${scheduled.filter((r) => r.job_name === name && r.status !== "running").length > 0}`).toBe(`${name}: true`);
+  expect(scheduled.some((r) => r.job_name === "ok" && r.status === "success")).toBe(true);
+  expect(scheduled.some((r) => r.job_name === "fail" && r.status === "error")).toBe(true);
+  expect(scheduled.some((r) => r.job_name === "chain" && r.status === "success")).toBe(true);
   expect(runs.some((r) => r.job_name === "ok" && r.status === "success")).toBe(true);
   expect(runs.some((r) => r.job_name === "fail" && r.status === "error")).toBe(true);
   expect(runs.some((r) => r.job_name === "timeout" && r.status === "error")).toBe(true);
