@@ -20,6 +20,7 @@ import { FULL_PLAN, QUICK_PLAN, type Context, type Plan } from "./lib/context.ts
 import { startFerret, type Ferret } from "./lib/ferret.ts";
 import { launch } from "./lib/fleetcron.ts";
 import { pgServerVersion, pgUnavailable } from "./lib/postgres.ts";
+import { ensureFerret, ferretKinds } from "./lib/stores.ts";
 import { startSink } from "./lib/sink.ts";
 import { loadavg, log, machineInfo } from "./lib/util.ts";
 import { binary } from "./scenarios/binary.ts";
@@ -115,6 +116,7 @@ const run = async (name: Scenario, fn: () => Promise<unknown>) => {
   log(`── ${name} (load ${loadavg()})`);
   load[`${name}_start`] = loadavg();
   try {
+    for (const kind of ferretKinds(ctx)) await ensureFerret(ctx, kind);
     results[name] = await fn();
   } catch (error) {
     log(`${name} failed: ${(error as Error).stack ?? error}`);
@@ -133,8 +135,8 @@ try {
   await run("burst", () => burst(ctx));
 } finally {
   await sink.stop();
-  await ferret.stop();
-  await ferretPg?.stop();
+  await ctx.ferret.stop();
+  await ctx.ferretPg?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }
 
@@ -150,6 +152,7 @@ const doc = {
   loadavg: load,
   plan,
   stores: { ferretdb: "FerretDB v1.24.2, SQLite handler", "ferretdb-pg": ferretPg ? `FerretDB v1.24.2, PostgreSQL handler (PostgreSQL ${pgServerVersion()})` : `not run: ${ctx.pgNote}` },
+  ...(ctx.replacedStores ? { replaced_stores: ctx.replacedStores } : {}),
   results,
 };
 const file = join(resultsDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);

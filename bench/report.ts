@@ -103,9 +103,10 @@ export function report(doc: Doc): string {
     out.push(`\nCritical path: store requests (SQLite: statements) the firing agent sent between an occurrence's instant and its arrival at the sink; 1 is one round trip. FerretDB rows go through a counting proxy per agent.`);
     for (const x of r.fleet) {
       const limit = x.jobs === 1 ? 2.5 : x.jobs === 50 ? 0.5 : null;
-      if (limit !== null) targets.push([`≤ ${limit} store requests per occurrence (${x.jobs} every-second job${x.jobs > 1 ? "s" : ""}, 3 agents, ${storeLabel(x.store)})`, f(x.requests_per_occurrence), verdict(x.requests_per_occurrence === null ? null : x.requests_per_occurrence <= limit)]);
+      // Fewer requests because fewer occurrences fired is no win: the target holds only with all delivered.
+      if (limit !== null) targets.push([`≤ ${limit} store requests per occurrence (${x.jobs} every-second job${x.jobs > 1 ? "s" : ""}, 3 agents, ${storeLabel(x.store)}, all delivered)`, `${f(x.requests_per_occurrence)}${x.missed ? ` (${x.delivered}/${x.expected} delivered)` : ""}`, verdict(x.requests_per_occurrence === null ? null : x.missed === 0 && x.requests_per_occurrence <= limit)]);
     }
-    for (const x of r.fleet.filter((x) => x.jobs === 1)) targets.push([`1 store round trip between timer and request (${storeLabel(x.store)}, median)`, x.critical_path ? `${f(x.critical_path.median)} (max ${f(x.critical_path.max)})` : "—", verdict(x.critical_path?.median == null ? null : x.critical_path.median <= 1)]);
+    for (const x of r.fleet) targets.push([`1 store round trip between timer and request (${x.jobs} job${x.jobs > 1 ? "s" : ""}, ${storeLabel(x.store)}, median)`, x.critical_path ? `${f(x.critical_path.median)} (max ${f(x.critical_path.max)})` : "—", verdict(x.critical_path?.median == null ? null : x.critical_path.median <= 1)]);
   }
 
   if (r.failover && "failover" in r.failover) {

@@ -37,6 +37,8 @@ export interface Context {
   ferretPg: Ferret | null;
   /** Why there is no ferretPg, for the report. */
   pgNote?: string;
+  /** FerretDBs that stopped answering and were replaced during the run (bench/lib/stores.ts). */
+  replacedStores?: string[];
   /** A fresh database name on the shared FerretDB. */
   db(prefix: string): string;
   /** Where temporary stores live. */

@@ -2,8 +2,9 @@ import type { Subprocess } from "bun";
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MongoClient } from "mongodb";
 import { canConnect, ferretDbBinary, freePort } from "../../tests/support/ferretdb.ts";
-import { createPgDb, dropPgDb, pgDbName, pgUrl } from "./postgres.ts";
+import { createPgDb, dropPgDb, pgBackendPids, pgDbName, pgUrl } from "./postgres.ts";
 import { cpuSeconds } from "./util.ts";
 
 /**
@@ -21,20 +22,30 @@ export interface Ferret {
   uri: string;
   pid: number;
   metricsUrl: string;
-  /** Requests served so far, by command name (`ferretdb_client_requests_total`). */
+  /** Requests served so far, by command name (`ferretdb_client_requests_total`); empty when it does not answer in 5 s. */
   requests(): Promise<Map<string, number>>;
+  /** Whether it answers a `ping` within `timeoutMs` (FerretDB-pg has been seen to stop answering). */
+  answers(timeoutMs?: number): Promise<boolean>;
+  /**
+   * The store's processes: FerretDB, and with the pg handler the PostgreSQL backends serving its
+   * database now (a psql call, ~30 ms of blocking: list them before a timed moment, not in it).
+   */
+  storePids(): number[];
   stop(): Promise<void>;
 }
 
 const running = new Set<Subprocess>();
+const dirs = new Set<string>();
 process.on("exit", () => {
   for (const proc of running) proc.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 /** `keepLogIn`: a folder the log is copied to when FerretDB exited on its own (a crash) before stop(). */
 export async function startFerret(label = "ferretdb", keepLogIn?: string, handler: FerretHandler = "sqlite"): Promise<Ferret> {
   const bin = await ferretDbBinary();
   const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${label}-`));
+  dirs.add(dir);
   mkdirSync(join(dir, "data"));
   mkdirSync(join(dir, "state"));
   const port = await freePort();
@@ -76,7 +87,12 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string, handle
     pid: proc.pid,
     metricsUrl,
     async requests() {
-      const text = await (await fetch(metricsUrl)).text();
+      let text = "";
+      try {
+        text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+      } catch {
+        process.stderr.write(`FerretDB (${label}, ${handler}): no answer from ${metricsUrl} in 5 s\n`);
+      }
       const counts = new Map<string, number>();
       for (const line of text.split("\n")) {
         const m = /^ferretdb_client_requests_total\{([^}]*)\}\s+([\d.e+]+)/.exec(line);
@@ -85,6 +101,20 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string, handle
         counts.set(command, (counts.get(command) ?? 0) + Number(m[2]));
       }
       return counts;
+    },
+    async answers(timeoutMs = 5000) {
+      const client = new MongoClient(`mongodb://127.0.0.1:${port}/`, { serverSelectionTimeoutMS: timeoutMs, socketTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs });
+      try {
+        await client.db("admin").command({ ping: 1 });
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await Promise.race([client.close(true), Bun.sleep(1000)]);
+      }
+    },
+    storePids() {
+      return [proc.pid, ...(pgDb ? pgBackendPids(pgDb) : [])];
     },
     async stop() {
       if ((proc.exitCode !== null || proc.signalCode !== null) && keepLogIn) {
@@ -99,6 +129,7 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string, handle
       running.delete(proc);
       if (pgDb) dropPgDb(pgDb);
       rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }
@@ -117,4 +148,21 @@ export async function ferretQuiet(ferret: Ferret, capMs = 180_000): Promise<bool
     if ((cpuSeconds(ferret.pid) ?? 0) - before < 0.05) return true;
   }
   return false;
+}
+
+/** CPU seconds used so far by each of these processes (gone ones left out). */
+export function storeCpu(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const s = cpuSeconds(pid);
+    if (s !== null) out.set(pid, s);
+  }
+  return out;
+}
+
+/** CPU seconds between two `storeCpu()` snapshots (a backend that started in between counts whole). */
+export function storeCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [pid, s] of after) sum += s - (before.get(pid) ?? 0);
+  return sum;
 }

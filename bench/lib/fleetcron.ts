@@ -121,6 +121,9 @@ export class Agent {
   }
 }
 
+/** Bench-side store clients give up instead of hanging a run on a store that stopped answering. */
+const CLIENT_OPTIONS = { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 10_000, socketTimeoutMS: 120_000 } as const;
+
 /** Several agents sharing one store. */
 export class Fleet {
   readonly agents: Agent[];
@@ -163,6 +166,13 @@ export class Fleet {
     await Promise.all(this.agents.map((a) => a.kill(signal)));
   }
 
+  /** SIGTERM (agents close their store connections), then SIGKILL for any still running after `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    for (const a of this.agents) if (a.alive) a.proc!.kill("SIGTERM");
+    await Promise.race([Promise.all(this.agents.map((a) => a.proc?.exited)), sleep(graceMs)]);
+    await this.down("SIGKILL");
+  }
+
   cleanup(): void {
     for (const agent of this.agents) agent.cleanup();
   }
@@ -181,7 +191,7 @@ export async function insertJobs(store: StoreSpec, docs: Record<string, unknown>
     await s.close();
     return;
   }
-  const client = new MongoClient(store.uri);
+  const client = new MongoClient(store.uri, CLIENT_OPTIONS);
   try {
     const db = client.db(store.db);
     for (let i = 0; i < docs.length; i += 1000) {
@@ -201,7 +211,7 @@ export async function readRuns(store: StoreSpec): Promise<{ _id: string; run_id:
     await s.close();
     return runs.map((r) => ({ _id: r._id, run_id: r.run_id, attempt: r.attempt, status: r.status, claimed_at: r.claimed_at.getTime(), machine_id: r.machine_id }));
   }
-  const client = new MongoClient(store.uri);
+  const client = new MongoClient(store.uri, CLIENT_OPTIONS);
   try {
     const docs = await client
       .db(store.db)
@@ -214,13 +224,14 @@ export async function readRuns(store: StoreSpec): Promise<{ _id: string; run_id:
   }
 }
 
+/** Best effort and bounded (15 s): a FerretDB-pg database is dropped with its PostgreSQL database anyway. */
 export async function dropDb(uri: string, db: string): Promise<void> {
-  const client = new MongoClient(uri);
+  const client = new MongoClient(uri, { ...CLIENT_OPTIONS, socketTimeoutMS: 15_000 });
   try {
     await client.db(db).dropDatabase();
-  } catch {
-    /* best effort */
+  } catch (error) {
+    process.stderr.write(`dropDatabase ${db} on ${uri}: ${(error as Error).message}\n`);
   } finally {
-    await client.close();
+    await Promise.race([client.close(true), sleep(2000)]);
   }
 }

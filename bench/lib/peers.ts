@@ -1,5 +1,5 @@
 import type { Subprocess } from "bun";
-import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { MongoClient, ObjectId } from "mongodb";
@@ -18,12 +18,15 @@ export interface PeerProcess {
 
 /** Peer processes still running, killed if the bench exits early. */
 const live = new Set<Subprocess>();
+const dirs = new Set<string>();
 process.on("exit", () => {
   for (const proc of live) proc.kill("SIGKILL");
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
 function spawnPeer(name: string, script: string, env: Record<string, string>): PeerProcess {
   const dir = mkdtempSync(join(tmpdir(), `fleetcron-bench-${name}-`));
+  dirs.add(dir);
   const logPath = join(dir, "peer.log");
   const fd = openSync(logPath, "a");
   const proc = Bun.spawn([process.execPath, join(PEERS, script)], { env: { ...process.env, ...env }, stdout: fd, stderr: fd, stdin: "ignore" });
@@ -53,6 +56,8 @@ function spawnPeer(name: string, script: string, env: Record<string, string>): P
     async kill(signal = "SIGKILL") {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       await proc.exited;
+      rmSync(dir, { recursive: true, force: true });
+      dirs.delete(dir);
     },
   };
 }
@@ -86,7 +91,7 @@ export const AGENDA_TIGHT_FAILOVER = { ...AGENDA_TIGHT, lockLifetime: 2000 } as 
 
 /** One-shot Agenda jobs due at `at`, written the way `agenda.schedule()` stores them, in bulk. */
 export async function insertAgendaJobs(uri: string, db: string, count: number, at: number): Promise<void> {
-  const client = new MongoClient(uri);
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000 });
   try {
     const col = client.db(db).collection("agendaJobs");
     const now = new Date();

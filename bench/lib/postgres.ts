@@ -36,6 +36,13 @@ export function pgServerVersion(): string {
   return r.ok ? r.out.split(" ")[0]! : "?";
 }
 
+/** PostgreSQL server processes serving a database (FerretDB's pool), for their CPU time. */
+export function pgBackendPids(db: string): number[] {
+  if (!/^[a-z0-9_]+$/.test(db)) return [];
+  const r = psql(`SELECT pid FROM pg_stat_activity WHERE datname = '${db}'`);
+  return r.ok ? r.out.split("\n").map((l) => Number(l.trim())).filter((n) => n > 0) : [];
+}
+
 export function pgDbName(label: string): string {
   return `fleetcron_bench_${process.pid}_${label}`.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 63);
 }

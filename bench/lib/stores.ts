@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Context } from "./context.ts";
-import type { Ferret } from "./ferret.ts";
+import { startFerret, type Ferret } from "./ferret.ts";
 import type { StoreSpec } from "./fleetcron.ts";
+import { log } from "./util.ts";
 
 /**
  * The stores a FleetCron row can run on: the embedded SQLite file, and FerretDB v1.24.2 with its
@@ -35,3 +36,21 @@ export function freshStore(ctx: Context, kind: StoreKind, name: string, ferret =
 export function ferretKinds(ctx: Context): StoreKind[] {
   return ctx.ferretPg ? ["ferretdb", "ferretdb-pg"] : ["ferretdb"];
 }
+
+/**
+ * The run's FerretDB of that kind, replaced by a fresh one (new process, new PostgreSQL database)
+ * when it no longer answers a ping: FerretDB-pg has been seen to stop answering, /debug/metrics
+ * included, after agents with requests in flight were killed. Returns whether it was replaced.
+ */
+export async function ensureFerret(ctx: Context, kind: StoreKind): Promise<boolean> {
+  const ferret = ferretOf(ctx, kind);
+  if (!ferret || (await ferret.answers())) return false;
+  log(`${STORE_LABEL[kind]} does not answer a ping in 5 s; replacing it with a fresh FerretDB`);
+  await ferret.stop();
+  const fresh = await startFerret(`main${++replaced}`, ctx.resultsDir, ferret.handler);
+  if (kind === "ferretdb") ctx.ferret = fresh;
+  else ctx.ferretPg = fresh;
+  (ctx.replacedStores ??= []).push(`${STORE_LABEL[kind]} at ${new Date().toISOString()}`);
+  return true;
+}
+let replaced = 0;

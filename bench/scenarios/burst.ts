@@ -2,10 +2,10 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { dropDb, Fleet, insertJobs, readRuns } from "../lib/fleetcron.ts";
 import type { Context } from "../lib/context.ts";
-import { ferretQuiet, type Ferret } from "../lib/ferret.ts";
+import { ferretQuiet, storeCpu, storeCpuDelta, type Ferret } from "../lib/ferret.ts";
 import { AGENDA_DEFAULT, AGENDA_TIGHT, insertAgendaJobs, startAgenda } from "../lib/peers.ts";
 import { perAgent } from "../lib/sink.ts";
-import { ferretKinds, ferretOf, freshStore, type StoreKind } from "../lib/stores.ts";
+import { ensureFerret, ferretKinds, ferretOf, freshStore, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
 
 /**
@@ -98,13 +98,14 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
         continue;
       }
       log(`${sys}: ${n} jobs due at ${new Date(at).toISOString()} (agents ready ${((at - Date.now()) / 1000).toFixed(1)} s before)`);
+      const storePids = ferret?.storePids() ?? [];
       await sleep(at - Date.now() - 50);
       const agentCpu0 = fleet.agents.map((a) => cpuSeconds(a.pid) ?? 0);
-      const storeCpu0 = ferret ? cpuSeconds(ferret.pid) : null;
+      const storeCpu0 = ferret ? storeCpu(storePids) : null;
       const ops0 = ferret ? await ferret.requests() : null;
       await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
       const agentCpu = fleet.agents.reduce((sum, a, i) => sum + ((cpuSeconds(a.pid) ?? 0) - agentCpu0[i]!), 0);
-      const storeCpu = storeCpu0 !== null && ferret ? (cpuSeconds(ferret.pid) ?? 0) - storeCpu0 : null;
+      const storeCpuS = storeCpu0 !== null && ferret ? storeCpuDelta(storeCpu0, storeCpu(ferret.storePids())) : null;
       const ops = ops0 && ferret ? opsPer(ops0, await ferret.requests(), n) : undefined;
       if (profile) {
         await fleet.down("SIGTERM"); // the profile is written on a clean exit
@@ -120,7 +121,7 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
       const claims = runs.length >= n && lastClaim !== null ? round(n / Math.max(0.001, (lastClaim - at) / 1000), 0) : null;
       const split = perAgent(ctx.sink.of(sys), fleet.machineIds);
       log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, per agent ${split.text}`);
-      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpu, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { per_agent: split.text } : {}) };
+      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpuS, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { per_agent: split.text } : {}) };
     } finally {
       await fleet.down();
       fleet.cleanup();
@@ -186,7 +187,9 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
   const { plan } = ctx;
   // One case failing (a process that does not start, say) is reported in its row; the rest go on.
   const attempt = async (system: string, store: BurstResult["store"], agents: number, n: number, run: () => Promise<BurstResult>) => {
-    // FerretDB keeps working through requests a killed agent left queued: start on a quiet store.
+    // FerretDB keeps working through requests a killed agent left queued: start on a quiet store
+    // (a fresh one if it stopped answering).
+    await ensureFerret(ctx, store);
     await storeQuiet(ferretOf(ctx, store));
     try {
       results.push(await run());

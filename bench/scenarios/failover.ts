@@ -117,7 +117,7 @@ async function fleetFailover(ctx: Context, fleet: Fleet, settings: string, stepS
 
 /** The Agenda worker holding the job's lock right now (Agenda has no primary: whoever locked it runs it). */
 async function lockHolder(uri: string, db: string): Promise<string | null> {
-  const client = new MongoClient(uri);
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 10_000, socketTimeoutMS: 120_000 });
   try {
     const job = await client.db(db).collection("agendaJobs").findOne({ name: "ping" });
     return (job?.lockedAt ? job.lastModifiedBy : null) ?? job?.lastModifiedBy ?? null;

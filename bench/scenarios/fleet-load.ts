@@ -1,10 +1,10 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Context } from "../lib/context.ts";
-import { ferretQuiet } from "../lib/ferret.ts";
+import { ferretQuiet, storeCpu, storeCpuDelta } from "../lib/ferret.ts";
 import { dropDb, Fleet, insertJobs, launch, type StoreSpec } from "../lib/fleetcron.ts";
 import { perAgent } from "../lib/sink.ts";
-import { ferretKinds, ferretOf, freshStore, STORE_LABEL, type StoreKind } from "../lib/stores.ts";
+import { ensureFerret, ferretKinds, ferretOf, freshStore, STORE_LABEL, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
 import { byCommand, DRIVER_COMMANDS, startWireProxy, type WireEvent, type WireProxy } from "../lib/wire-proxy.ts";
 
@@ -40,6 +40,8 @@ export interface FleetLoadResult {
   per_agent: string;
   /** Store requests in the window / expected occurrences, and the same by command. */
   requests_per_occurrence: number | null;
+  /** The same over the occurrences that arrived (differs when some did not). */
+  requests_per_delivered?: number | null;
   requests_by_command?: Record<string, number>;
   requests_how: string;
   /** Requests (or statements) of the firing agent between an occurrence's instant and its arrival. */
@@ -64,7 +66,6 @@ interface Case {
 }
 
 const AGENTS = 3;
-const TAIL_MS = 5000;
 
 function readTrace(file: string): WireEvent[] {
   try {
@@ -113,7 +114,8 @@ async function setUp(ctx: Context, kind: StoreKind, jobs: number): Promise<Case>
 }
 
 async function tearDown(ctx: Context, c: Case): Promise<void> {
-  await c.fleet.down();
+  // SIGTERM first: agents close their connections (killed mid-request, FerretDB-pg has been seen to wedge).
+  await c.fleet.stop(3000);
   c.fleet.cleanup();
   for (const p of c.proxies) await p.stop();
   ctx.sink.clear(c.sys);
@@ -125,39 +127,44 @@ async function tearDown(ctx: Context, c: Case): Promise<void> {
 /** Runs the cases of one job count at once, over one window. */
 async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise<FleetLoadResult[]> {
   const sec = ctx.plan.fleetLoadSec;
+  const TAIL_MS = ctx.plan.quick ? 3000 : 5000;
   const counting = !launch.bin; // the SQLite statement counter is a bun preload
   const preload = counting ? ["--preload", resolve(import.meta.dir, "../lib/count-sqlite.ts")] : [];
   for (const kind of kinds) {
+    await ensureFerret(ctx, kind);
     const ferret = ferretOf(ctx, kind);
-    if (ferret && !(await ferretQuiet(ferret, 60_000))) log(`fleet load: ${STORE_LABEL[kind]} still busy; going on`);
+    if (ferret && !(await ferretQuiet(ferret, 30_000))) log(`fleet load: ${STORE_LABEL[kind]} still busy; going on`);
   }
   const cases: Case[] = [];
   try {
     for (const kind of kinds) cases.push(await setUp(ctx, kind, jobs));
-    await Promise.all(cases.map((c) => c.fleet.up(60_000, c.kind === "sqlite" ? preload : [])));
-    // Warm-up: every agent has loaded the jobs and the fleet fires them.
-    const warm = await waitFor(() => cases.every((c) => ctx.sink.count(c.sys) >= 2 * jobs), 20_000, 100);
+    // The agents of a fleet start 150 ms apart, not one after another: who ranks first does not matter here.
+    await Promise.all(cases.flatMap((c) => c.fleet.agents.map((a, i) => sleep(i * 150).then(() => a.up(60_000, c.kind === "sqlite" ? preload : [])))));
+    // Warm-up: every agent has loaded the jobs and the fleet has fired them once (at most 10 s).
+    const warm = await waitFor(() => cases.every((c) => ctx.sink.count(c.sys) >= jobs), 10_000, 100);
     if (!warm) log(`fleet load ${jobs}: not every fleet fired during warm-up: ${cases.map((c) => `${c.sys}=${ctx.sink.count(c.sys)}`).join(", ")}`);
+    // FerretDB and, on FerretDB-pg, the PostgreSQL backends serving it (listed now: psql blocks ~30 ms).
+    const storePids = cases.map((c) => ferretOf(ctx, c.kind)?.storePids() ?? []);
     const from = nextSecond(300);
     const to = from + sec * 1000;
     await sleep(from - Date.now() - 150);
     const pids = (c: Case) => c.fleet.agents.map((a) => a.pid);
     const cpu0 = cases.map((c) => pids(c).map(cpuSeconds));
-    const storeCpu0 = cases.map((c) => {
-      const f = ferretOf(ctx, c.kind);
-      return f ? cpuSeconds(f.pid) : null;
-    });
+    const storeCpu0 = storePids.map((p) => (p.length ? storeCpu(p) : null));
     const ops0 = await Promise.all(cases.map((c) => ferretOf(ctx, c.kind)?.requests() ?? null));
     log(`fleet load: ${jobs} every-second job${jobs > 1 ? "s" : ""} on ${AGENTS} agents, ${sec} s from ${new Date(from).toISOString()} on ${cases.map((c) => STORE_LABEL[c.kind]).join(", ")}`);
     await sleep(to - Date.now() - 150);
     const ops1 = await Promise.all(cases.map((c) => ferretOf(ctx, c.kind)?.requests() ?? null));
     const cpu1 = cases.map((c) => pids(c).map(cpuSeconds));
-    const storeCpu1 = cases.map((c) => {
-      const f = ferretOf(ctx, c.kind);
-      return f ? cpuSeconds(f.pid) : null;
-    });
+    const storeCpu1 = storePids.map((p) => (p.length ? storeCpu(p) : null));
     await sleep(to + TAIL_MS - Date.now());
+    // Backends FerretDB opened during the window count whole (their CPU at the window's end is unknown).
+    cases.forEach((c, i) => {
+      const extra = (ferretOf(ctx, c.kind)?.storePids() ?? []).filter((p) => !storePids[i]!.includes(p));
+      for (const [pid, s] of storeCpu(extra)) storeCpu1[i]?.set(pid, s);
+    });
     await sleep(300); // the statement traces are flushed four times a second
+    const silent = await Promise.all(cases.map(async (c) => !((await ferretOf(ctx, c.kind)?.answers(3000)) ?? true)));
 
     return cases.map((c, ci): FleetLoadResult => {
       const expected = jobs * sec;
@@ -196,6 +203,7 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
       const a1 = cpuSum(cpu1[ci]!);
       const s0 = storeCpu0[ci] ?? null;
       const s1 = storeCpu1[ci] ?? null;
+      const storeCpuS = s0 && s1 ? storeCpuDelta(s0, s1) : null;
       const missed = expected - first.size;
       return {
         jobs,
@@ -211,14 +219,15 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
         max_ms: round(late.length ? Math.max(...late) : null, 1),
         per_agent: perAgent(arrivals, c.fleet.machineIds).text,
         requests_per_occurrence: total === null ? null : per(total),
+        requests_per_delivered: total === null || first.size === 0 ? null : round(total / first.size, 2),
         requests_by_command: Object.fromEntries(Object.entries(byCmd).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, per(v)])),
         requests_how: how,
         critical_path: critical.length || counting || c.proxies.length ? { median: percentile(critical, 50), p90: percentile(critical, 90), max: critical.length ? Math.max(...critical) : null, n: critical.length } : null,
         requests_per_agent: inWindow.map((e) => round(e.length / expected, 2)).join("/"),
         agent_cpu_pct: a0 !== null && a1 !== null ? round(((a1 - a0) / sec) * 100, 1) : null,
-        ...(s0 !== null && s1 !== null ? { store_cpu_pct: round(((s1 - s0) / sec) * 100, 1) } : {}),
+        ...(storeCpuS !== null ? { store_cpu_pct: round((storeCpuS / sec) * 100, 1) } : {}),
         side_by_side: cases.length > 1,
-        ...(missed > 0 ? { note: `${missed} of ${expected} not arrived ${TAIL_MS / 1000} s after the window` } : {}),
+        ...(missed > 0 || silent[ci] ? { note: [missed > 0 ? `${missed} of ${expected} not arrived ${TAIL_MS / 1000} s after the window` : "", silent[ci] ? "FerretDB no longer answers a ping" : ""].filter(Boolean).join("; ") } : {}),
       };
     });
   } finally {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Context } from "../lib/context.ts";
-import { startFerret, type Ferret } from "../lib/ferret.ts";
+import { startFerret, storeCpu, storeCpuDelta, type Ferret } from "../lib/ferret.ts";
 import { Fleet, insertJobs, launch, type StoreSpec } from "../lib/fleetcron.ts";
 import { STORE_LABEL, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, round, rssMb, sleep } from "../lib/util.ts";
@@ -39,7 +39,7 @@ interface Row {
   flags: string[];
   ops0?: Map<string, number> | { total: number; byVerb: Record<string, number> } | null;
   cpu0?: number | null;
-  ferretCpu0?: number | null;
+  ferretCpu0?: Map<number, number> | null;
   rssStart?: number | null;
   rssMax: number;
 }
@@ -81,7 +81,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
       const pid = r.fleet.agents[0]!.pid;
       r.cpu0 = cpuSeconds(pid);
       r.rssStart = rssMb(pid);
-      r.ferretCpu0 = r.ferret ? cpuSeconds(r.ferret.pid) : null;
+      r.ferretCpu0 = r.ferret ? storeCpu(r.ferret.storePids()) : null;
       r.ops0 = r.ferret ? await r.ferret.requests() : readOps();
     }
     log(`idle: watching ${rows.length} agents with ${JOBS} hourly jobs each for ${ctx.plan.idleSec} s (${rows.map((r) => STORE_LABEL[r.kind]).join(", ")})`);
@@ -114,13 +114,13 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
           const d = n - (ops0.get(command) ?? 0);
           if (d > 0) (byKind[command] = perMin(d)!), (total += d);
         }
-        const fcpu1 = cpuSeconds(r.ferret.pid);
+        const fcpu = r.ferretCpu0 ? storeCpuDelta(r.ferretCpu0, storeCpu(r.ferret.storePids())) : null;
         out.push({
           ...common,
           store_ops_per_min: perMin(total),
           store_ops_by_kind: byKind,
           store_ops_how: `FerretDB's own request counters (ferretdb_client_requests_total), a FerretDB (${r.ferret.handler} handler) serving only this agent`,
-          ferretdb_cpu_pct: r.ferretCpu0 != null && fcpu1 !== null ? round(((fcpu1 - r.ferretCpu0) / seconds) * 100, 2) : null,
+          ferretdb_cpu_pct: fcpu !== null ? round((fcpu / seconds) * 100, 2) : null,
         });
       } else {
         const ops0 = r.ops0 as { total: number; byVerb: Record<string, number> } | null;
