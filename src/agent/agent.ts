@@ -146,7 +146,7 @@ export class Agent {
     this.serials = new SerialKeeper(deps.store, () => this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
     this.fence = new Fence(this.timing, deps.clock, (session) => this.onFenceLapse(session));
-    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs, () => this.fence.mayWrite());
+    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs);
   }
 
   get serial(): number | null {
@@ -218,7 +218,9 @@ export class Agent {
       }
       this.dispatchDue(tick);
       const guardAt = this.guardOverlaps(tick);
-      const until = Math.min(this.nextHeartbeatAt, this.earliestDue(), guardAt, this.nextHousekeepingAt);
+      // A heartbeat in flight wakes the loop when it ends; until then its time is not a reason to wake.
+      const heartbeatAt = this.heartbeatInFlight ? Number.POSITIVE_INFINITY : this.nextHeartbeatAt;
+      const until = Math.min(heartbeatAt, this.earliestDue(), guardAt, this.nextHousekeepingAt);
       this.wake = new AbortController();
       await this.clock.sleep(Math.max(0, until - this.clock.now()), AbortSignal.any([this.wake.signal, this.stopSignal.signal]));
     }
@@ -376,6 +378,7 @@ export class Agent {
    */
   private guardOverlaps(now: number): number {
     let next = Number.POSITIVE_INFINITY;
+    if (!this.fence.mayWrite()) return next; // nothing can be recorded now; claims decide later
     const due: Occurrence[] = [];
     const seen = new Set<string>();
     for (const { job } of this.running.values()) {
@@ -392,8 +395,13 @@ export class Agent {
         due.push({ job, instant: at });
       } else next = Math.min(next, guardAt);
     }
-    if (due.length > 0 && this.fence.mayWrite()) {
-      this.track(this.recordWithoutRunning(due, "skipped", "overlap: the previous run was still running (overlap: skip)", "schedule", true));
+    if (due.length > 0) {
+      const written = this.recordWithoutRunning(due, "skipped", "overlap: the previous run was still running (overlap: skip)", "schedule", true);
+      // Not recorded: the occurrence is claimed (or skipped) as usual at its instant.
+      this.track(written.catch((error) => {
+        for (const o of due) this.guarded.delete(occurrenceId(o.job.id, o.instant));
+        throw error;
+      }));
     }
     return next;
   }
@@ -417,22 +425,29 @@ export class Agent {
     };
   }
 
-  /** Skipped or missed occurrences, recorded by the same unique insert, so exactly one reason is kept. */
+  /**
+   * Skipped or missed occurrences, recorded by the same unique insert, so exactly one reason is
+   * kept. Throws a StoreError when a record could not be confirmed, so catch-up keeps it for later.
+   */
   private async recordWithoutRunning(occurrences: Occurrence[], status: "skipped" | "missed", reason: string | ((o: Occurrence) => string), trigger: RunTrigger, quiet = false): Promise<void> {
     const now = this.clock.now();
     const records = occurrences.map((o) => ({ ...this.newRun(o.job, occurrenceId(o.job.id, o.instant), 1, o.instant, trigger, status, now), reason: typeof reason === "string" ? reason : reason(o) }));
+    let failed = 0;
     for (const { run, outcome } of await claimBatch(this.store, records)) {
+      if (outcome === "failed") failed++;
       if (outcome !== "won") continue;
       if (!quiet || records.length <= 3) this.log.info(`${run.job_name} @ ${run.scheduled_for.toISOString()}: ${status} — ${run.reason}`);
       safely(() => this.observer.runRecorded(run));
     }
+    if (failed > 0) throw new StoreError(`${failed} ${status} record(s) could not be written`);
   }
 
   private attemptFence(): AttemptFence {
+    // The session's signal only: a hard stop reaches the attempt through its context and ends it
+    // as an error that is recorded, while a lapsed fence ends it unrecorded, for the taker.
     const session = this.fence.session;
-    const signal = AbortSignal.any([this.fence.signal, this.hardStop.signal]);
     return {
-      signal,
+      signal: this.fence.signal,
       mayWrite: () => (this.fence.session === session && this.fence.mayWrite() ? null : "this agent's heartbeat is not confirmed (fence deadline)"),
     };
   }
@@ -506,7 +521,15 @@ export class Agent {
       const start = Math.max(from, this.jobSet.updatedAt.get(job.id) ?? 0);
       for (const instant of firesBetween(job.schedule, this.tzOf(job), start, untilMs, CATCHUP_RECORD_CAP)) missed.push({ job, instant });
     }
-    if (missed.length > 0) await this.catchUp(missed, "no agent was running");
+    if (missed.length === 0) return;
+    try {
+      await this.catchUp(missed, "no agent was running");
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error;
+      // Kept for the next heartbeat's catch-up: a store error never drops an occurrence unrecorded.
+      this.health.failed(this.clock.now(), error);
+      this.missedDuringOutage.push(...missed);
+    }
   }
 
   /** Occurrences this agent could not claim (in time) while the store was unreachable or slow. */
@@ -543,7 +566,14 @@ export class Agent {
       if (this.stopping) return;
       for (const job of jobs) {
         const instants = [...new Set(byJob.get(job.id)!)].sort((a, b) => a - b).slice(-CATCHUP_RECORD_CAP);
-        const recorded = new Set((await this.store.getRuns(instants.map((at) => occurrenceId(job.id, at)))).map((r) => r.scheduled_for.getTime()));
+        const records = await this.store.getRuns(instants.map((at) => occurrenceId(job.id, at)));
+        const recorded = new Set(records.map((r) => r.scheduled_for.getTime()));
+        // A claim of ours that landed although its read-back failed: ours to run, not to skip.
+        for (const r of records) {
+          if (r.machine_id === this.settings.machineId && r.session === this.fence.session && r.status === "running" && !this.running.has(r._id) && this.fence.mayWrite()) {
+            this.track(this.runAttempt(job, r, position));
+          }
+        }
         const plan = planCatchup(job, instants, recorded, this.clock.now(), { windowMs: this.settings.catchupWindowMs, cap: this.timing.catchupCap, cause });
         const reasons = new Map(plan.missed.map((m) => [m.instant, m.reason]));
         if (plan.missed.length > 0) {
@@ -612,7 +642,7 @@ export class Agent {
     const session = this.fence.session;
     await this.store.beat(this.machineRecord(), new Date(sentAt));
     const ackedAt = this.clock.now();
-    if (!this.fence.acknowledged(sentAt, ackedAt) && this.fence.session === session && this.running.size > 0) {
+    if (!this.fence.acknowledged(sentAt, ackedAt, session) && this.fence.session === session && this.running.size > 0) {
       this.log.warn(`heartbeat took ${ackedAt - sentAt} ms (more than ${this.timing.roundTripMs} ms): it does not extend this agent's fence`);
     }
     const machines = await this.store.listMachines();
@@ -707,10 +737,14 @@ export class Agent {
     // Attempts found only by the scan have no job to order by: the dead machine's own id orders them.
     const byMachine = Math.max(0, firingOrder(dead.machineId, this.view.members, "spread").indexOf(this.settings.machineId));
     const wait = dead.machineId === this.settings.machineId ? 0 : Math.min(byMachine, ...positions) * this.timing.failoverStepMs;
+    const own = dead.machineId === this.settings.machineId;
     for (const delay of [wait, this.timing.roundTripMs]) {
       if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
       if (this.stopping || !this.fence.mayWrite()) return;
       try {
+        // This agent's own earlier session: results it still holds are written first, and attempts
+        // still here (writing their results) are not taken over.
+        if (own) await this.finals.flush();
         const result = await takeOverSession(
           {
             store: this.store,
@@ -721,9 +755,12 @@ export class Agent {
             maxAttempts: this.timing.maxAttempts,
             jobOf: (id) => this.jobSet.jobs.get(id),
             log: this.log,
+            runsHere: (id) => this.running.has(id),
+            ...(own ? { exclude: new Set(this.running.keys()) } : {}),
           },
           dead,
         );
+        if (result.incomplete) this.handledSessions.delete(`${dead.machineId}/${dead.session}`); // looked at again next heartbeat
         for (const { lost, successor } of result.won) {
           safely(() => this.observer.takeover(lost, successor));
           if (successor.status !== "running") safely(() => this.observer.runRecorded(successor));
@@ -895,9 +932,18 @@ export class Agent {
   private async shutdown(): Promise<void> {
     const running = [...this.running.values()];
     if (running.length > 0) {
-      const deadline = new AbortController();
-      const finished = Promise.allSettled(running.map((r) => r.done)).then(() => deadline.abort());
-      await this.clock.sleep(this.settings.shutdownTimeoutMs, deadline.signal);
+      // Heartbeats go on while running work finishes: they are its lease.
+      const deadlineAt = this.clock.now() + this.settings.shutdownTimeoutMs;
+      const finished = Promise.allSettled(running.map((r) => r.done));
+      void finished.then(() => this.wake.abort());
+      while (this.running.size > 0 && this.clock.now() < deadlineAt) {
+        if (this.clock.now() >= this.nextHeartbeatAt && !this.heartbeatInFlight) this.track(this.heartbeatTick());
+        this.wake = new AbortController();
+        if (this.running.size === 0) break;
+        const heartbeatAt = this.heartbeatInFlight ? Number.POSITIVE_INFINITY : this.nextHeartbeatAt;
+        await this.clock.sleep(Math.max(0, Math.min(heartbeatAt, deadlineAt) - this.clock.now()), this.wake.signal);
+        void finished.then(() => this.wake.abort());
+      }
       if (this.running.size > 0) {
         this.log.warn(`shutdown deadline passed: aborting ${this.running.size} attempt(s)`);
         this.hardStop.abort(new Error("agent shut down"));

@@ -126,9 +126,12 @@ export class FinalWriter implements FinalSink {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly windowMs: number,
-    /** Whether a final write may still be sent (the agent's fence); false drops it, the taker decides. */
-    private readonly mayWrite: () => boolean = () => true,
-    private readonly giveUpAfterMs = 60_000,
+    /**
+     * A result is kept and retried through a store outage this long. It is written even after the
+     * agent's fence deadline: the attempt finished before it, and the write applies only while the
+     * attempt is still `running`, so a takeover that came first wins (docs/protocol.md).
+     */
+    private readonly giveUpAfterMs = 600_000,
   ) {}
 
   get size(): number {
@@ -170,10 +173,6 @@ export class FinalWriter implements FinalSink {
   private async send(batch: { final: FinalWrite; done: () => void }[]): Promise<void> {
     const deadline = this.clock.now() + this.giveUpAfterMs;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
-      if (!this.mayWrite()) {
-        this.log.warn(`${batch.length} final record(s) not written: this agent's fence deadline passed, so another agent records and re-runs those attempts`);
-        break;
-      }
       try {
         await this.store.finishRuns(batch.map((b) => b.final));
         break;

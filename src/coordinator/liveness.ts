@@ -15,6 +15,8 @@ export class Fence {
   private controller = new AbortController();
   private timer: AbortController | null = null;
   private seqNo = 0;
+  /** When the last session lapsed: a heartbeat sent before it belongs to that session. */
+  private lapsedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly timing: Timing,
@@ -57,11 +59,14 @@ export class Fence {
   }
 
   /**
-   * A heartbeat sent at `sentAt` was acknowledged at `ackedAt`. Returns false when it came too late
-   * (after F, or slower than R) to extend the fence; after F a new session has started.
+   * A heartbeat sent at `sentAt`, carrying `session`, was acknowledged at `ackedAt`. Returns false
+   * when it came too late (after F, or slower than R), or carried a session that has since lapsed,
+   * to extend the fence; after F a new session has started.
    */
-  acknowledged(sentAt: number, ackedAt: number): boolean {
+  acknowledged(sentAt: number, ackedAt: number, session: string = this.sessionId): boolean {
     if (this.lapseIfPast(ackedAt)) return false;
+    // A heartbeat that still carried the old session id published nothing of the new one.
+    if (session !== this.sessionId || sentAt < this.lapsedAt) return false;
     if (ackedAt - sentAt > this.timing.roundTripMs) return false;
     this.deadline = Math.max(this.deadline, sentAt + this.timing.ownLeaseMs);
     this.arm();
@@ -77,6 +82,7 @@ export class Fence {
 
   private lapse(): void {
     const old = this.sessionId;
+    this.lapsedAt = this.now();
     this.controller.abort(new Error(`fence deadline passed: heartbeats of session ${old} were not acknowledged in time`));
     this.controller = new AbortController();
     this.sessionId = this.newSession();
@@ -128,7 +134,9 @@ export function deadSessions(previous: ReadonlyMap<string, MachineRecord>, curre
   const dead: DeadSession[] = [];
   for (const machine of current) {
     const before = previous.get(machine._id);
-    if (before?.session && machine.session !== before.session && (before.running?.length ?? 0) > 0 && before.status !== "stopped") {
+    // A restart (or a lapsed fence) replaced the session: the old one is dead even with nothing
+    // published, since a claim may have been in flight (the takeover scans for it).
+    if (before?.session && machine.session !== before.session && (before.status !== "stopped" || (before.running?.length ?? 0) > 0)) {
       dead.push({ machineId: machine._id, session: before.session, running: before.running ?? [], why: `${machine._id} restarted (new session)` });
     }
     if (machine._id === selfId || !machine.session || machine.protocol !== 2) continue;

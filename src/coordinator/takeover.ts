@@ -1,3 +1,4 @@
+import { StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Job } from "../jobs/types.ts";
 import type { RunRecord, RunStatus, Store } from "../store/types.ts";
@@ -24,12 +25,18 @@ export interface TakeoverContext {
   maxAttempts: number;
   /** The job as this agent has it loaded (valid and enabled), or undefined. */
   jobOf(jobId: string): Job | undefined;
+  /** Attempts not to take over: this agent's own, still writing their results. */
+  exclude?: ReadonlySet<string>;
+  /** Whether this agent already runs an attempt (a successor it won at an earlier look). */
+  runsHere?: (attemptId: string) => boolean;
   log: Logger;
 }
 
 export interface TakeoverResult {
   /** Successors this agent won: `running` ones are for it to run; others are recorded reasons. */
   won: { lost: RunRecord; successor: RunRecord }[];
+  /** Some attempt is still recorded running (a store error): look at this session again. */
+  incomplete: boolean;
 }
 
 /** The attempts of `dead` still recorded running. */
@@ -71,10 +78,20 @@ export function successorOf(ctx: TakeoverContext, run: RunRecord): RunRecord {
 
 /** Takes over every attempt of a dead session: one batched claim, one batched `lost` write. */
 export async function takeOverSession(ctx: TakeoverContext, dead: DeadSession): Promise<TakeoverResult> {
-  const attempts = await attemptsOf(ctx, dead);
-  if (attempts.length === 0) return { won: [] };
+  const attempts = (await attemptsOf(ctx, dead)).filter((run) => !ctx.exclude?.has(run._id));
+  if (attempts.length === 0) return { won: [], incomplete: false };
   const successors = attempts.map((run) => successorOf(ctx, run));
   const claims = await claimBatch(ctx.store, successors);
+  // A successor "lost" to this very session is ours: an earlier look inserted it without learning so.
+  const lostIds = claims.filter((c) => c.outcome === "lost").map((c) => c.run._id);
+  const existing = lostIds.length > 0 ? new Map((await ctx.store.getRuns(lostIds)).map((r) => [r._id, r])) : new Map<string, RunRecord>();
+  for (const claim of claims) {
+    const found = existing.get(claim.run._id);
+    if (claim.outcome === "lost" && found && found.machine_id === ctx.machineId && found.session === ctx.session && found.status === "running" && !ctx.runsHere?.(found._id)) {
+      claim.outcome = "won";
+      claim.run = found;
+    }
+  }
   const won: TakeoverResult["won"] = [];
   const lostWrites = [];
   for (let i = 0; i < attempts.length; i++) {
@@ -89,11 +106,19 @@ export async function takeOverSession(ctx: TakeoverContext, dead: DeadSession): 
     lostWrites.push({ id: old._id, patch: { status: "lost" as const, finished_at: new Date(ctx.now), reason } });
     if (claim.outcome === "won") won.push({ lost: old, successor });
   }
-  await ctx.store.finishRuns(lostWrites);
+  let incomplete = claims.some((c) => c.outcome === "failed");
+  try {
+    await ctx.store.finishRuns(lostWrites);
+  } catch (error) {
+    // The successors are won and must run; the old attempts are marked lost by the next look.
+    if (!(error instanceof StoreError)) throw error;
+    incomplete = true;
+    ctx.log.warn(`takeover of ${dead.machineId}: could not mark ${lostWrites.length} attempt(s) lost (${error.message}); trying again`);
+  }
   for (const { lost, successor } of won) {
     ctx.log.warn(
       `took over ${lost.run_id}: attempt ${lost.attempt} on ${dead.machineId} lost (${dead.why}); attempt ${successor.attempt} ${successor.status === "running" ? "runs here" : `skipped (${successor.reason})`}`,
     );
   }
-  return { won };
+  return { won, incomplete };
 }

@@ -62,7 +62,17 @@ export function openSqliteStore(path: string): Store {
   // WAL lets readers and one writer work at once across processes; the busy timeout turns brief
   // lock contention between agents into a short wait instead of an error.
   db.exec("PRAGMA busy_timeout = 10000");
-  db.exec("PRAGMA journal_mode = WAL");
+  // Switching a new file to WAL takes a lock that busy_timeout does not wait for: agents opening one
+  // fresh file together retry instead of failing.
+  for (let tries = 0; ; tries++) {
+    try {
+      db.exec("PRAGMA journal_mode = WAL");
+      break;
+    } catch (err) {
+      if (tries >= 200 || !/SQLITE_BUSY|database is locked/i.test(String((err as Error)?.message ?? err) + String((err as { code?: string }).code ?? ""))) throw err;
+      Bun.sleepSync(25 + Math.random() * 25);
+    }
+  }
   db.exec("PRAGMA synchronous = NORMAL");
   db.exec(SCHEMA);
 

@@ -1,4 +1,5 @@
-import { Agent, type AgentSettings } from "../../src/agent/agent.ts";
+import { Agent, type AgentDeps, type AgentSettings } from "../../src/agent/agent.ts";
+import { StoreError } from "../../src/core/errors.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type { Store } from "../../src/store/types.ts";
@@ -15,23 +16,53 @@ export interface Call {
  * A store whose calls all fail while `down` is set (a machine cut off from the database, or dead),
  * or hang while `frozen` is set and go through when it is lifted (a process paused, then resumed).
  */
-export function cuttable(store: Store): { store: Store; cut(down: boolean): void; freeze(frozen: boolean): void } {
+export interface Link {
+  store: Store;
+  cut(down: boolean): void;
+  freeze(frozen: boolean): void;
+  /** The next `times` calls of `method` fail with a StoreError. */
+  failNext(method: keyof Store, times?: number): void;
+  /** Calls of `method` never answer while set. */
+  hangMethod(method: keyof Store, hang: boolean): void;
+  /** Calls of `method` answer `ms` later (on the harness's clock) while set; 0 clears it. */
+  delayMethod(method: keyof Store, ms: number): void;
+}
+
+export function cuttable(store: Store, sleep: (ms: number) => Promise<void> = (ms) => Bun.sleep(ms)): Link {
   let down = false;
   let thaw: Promise<void> | null = null;
   let release = () => {};
+  const failures = new Map<string, number>();
+  const hanging = new Set<string>();
+  const delays = new Map<string, number>();
   const proxy = new Proxy(store, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver);
       if (typeof value !== "function" || key === "close") return value;
       return async (...args: unknown[]) => {
         if (thaw) await thaw;
-        if (down) throw new Error("connection refused (test)");
+        if (down) throw new StoreError("connection refused (test)");
+        const left = failures.get(String(key)) ?? 0;
+        if (left > 0) {
+          failures.set(String(key), left - 1);
+          throw new StoreError(`${String(key)} failed (test)`);
+        }
+        if (hanging.has(String(key))) await new Promise(() => {});
+        const delay = delays.get(String(key)) ?? 0;
+        if (delay > 0) {
+          const result = await value.apply(target, args);
+          await sleep(delay);
+          return result;
+        }
         return value.apply(target, args);
       };
     },
   });
   return {
     store: proxy,
+    failNext: (method, times = 1) => failures.set(method, times),
+    hangMethod: (method, hang) => (hang ? hanging.add(method) : hanging.delete(method)),
+    delayMethod: (method, ms) => (ms > 0 ? delays.set(method, ms) : delays.delete(method)),
     cut: (d) => (down = d),
     freeze(frozen) {
       if (frozen && !thaw) thaw = new Promise((resolve) => (release = resolve));
@@ -67,7 +98,9 @@ export interface Harness {
   storeCalls: { machine: string; method: string; at: number }[];
   /** Requests to URLs containing this never answer until aborted. */
   hang: Set<string>;
-  startAgent(machineId: string, overrides?: Partial<AgentSettings>): { agent: Agent; done: Promise<void>; cut(down: boolean): void; freeze(frozen: boolean): void };
+  /** Requests to URLs containing a key answer that many ms later (on the fake clock), or when aborted. */
+  slow: Map<string, number>;
+  startAgent(machineId: string, overrides?: Partial<AgentSettings>, deps?: Partial<AgentDeps>): { agent: Agent; done: Promise<void> } & Omit<Link, "store">;
   close(): Promise<void>;
 }
 
@@ -95,6 +128,7 @@ export function createHarness(startMs: number): Harness {
   const aborts: Call[] = [];
   const storeCalls: Harness["storeCalls"] = [];
   const hang = new Set<string>();
+  const slow = new Map<string, number>();
   const agents: { agent: Agent; done: Promise<void> }[] = [];
   return {
     clock,
@@ -103,12 +137,26 @@ export function createHarness(startMs: number): Harness {
     aborts,
     storeCalls,
     hang,
-    startAgent(machineId, overrides = {}) {
-      const link = cuttable(counting(store, (method) => storeCalls.push({ machine: machineId, method, at: clock.now() })));
+    slow,
+    startAgent(machineId, overrides = {}, deps = {}) {
+      const link = cuttable(
+        counting(store, (method) => storeCalls.push({ machine: machineId, method, at: clock.now() })),
+        (ms) => clock.sleep(ms),
+      );
       const fetchStub = (async (input: string | URL | Request, init?: RequestInit) => {
         const url = String(input instanceof Request ? input.url : input);
         const headers = new Headers(init?.headers);
         calls.push({ machine: machineId, runId: headers.get("x-fleetcron-run-id") ?? "", url, at: clock.now() });
+        const delay = [...slow].find(([key]) => url.includes(key))?.[1];
+        if (delay !== undefined) {
+          const aborted = new AbortController();
+          init?.signal?.addEventListener("abort", () => aborted.abort(), { once: true });
+          await clock.sleep(delay, aborted.signal);
+          if (aborted.signal.aborted) {
+            aborts.push({ machine: machineId, runId: headers.get("x-fleetcron-run-id") ?? "", url, at: clock.now() });
+            throw new DOMException("aborted", "AbortError");
+          }
+        }
         if ([...hang].some((h) => url.includes(h))) {
           await new Promise((_, reject) =>
             init?.signal?.addEventListener(
@@ -123,10 +171,11 @@ export function createHarness(startMs: number): Harness {
         }
         return new Response("{}", { status: 200, headers: { "content-type": "application/json" } });
       }) as typeof fetch;
-      const agent = new Agent({ store: link.store, clock, log: silentLogger, settings: { ...BASE_SETTINGS, machineId, ...overrides }, fetch: fetchStub });
+      const agent = new Agent({ store: link.store, clock, log: silentLogger, settings: { ...BASE_SETTINGS, machineId, ...overrides }, fetch: fetchStub, ...deps });
       const done = agent.run();
       agents.push({ agent, done });
-      return { agent, done, cut: link.cut, freeze: link.freeze };
+      const { store: _linked, ...controls } = link;
+      return { agent, done, ...controls };
     },
     async close() {
       for (const { agent } of agents) agent.stop("test over");

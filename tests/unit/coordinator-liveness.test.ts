@@ -148,16 +148,15 @@ describe("Fence", () => {
     f.close();
   });
 
-  // BUG (src/coordinator/liveness.ts:63-68, Fence.acknowledged): `acknowledged` does not know which session a
+  // Regression: a bug once in (src/coordinator/liveness.ts:63-68, Fence.acknowledged): `acknowledged` does not know which session a
   // heartbeat carried. A heartbeat sent by session 1 before F and acknowledged within R after the
   // timer lapsed the fence extends the NEW session's fence (to sentAt + L), although that
   // heartbeat wrote session 1 into `machines`. The agent (src/agent/agent.ts renewLiveness, lines
   // 634-639) calls acknowledged() after such a beat, so session 2 may claim and run attempts
   // before any heartbeat has published it; if the agent then dies, the judge reports session 1
   // dead and attemptsOf (takeover.ts:40) skips session-2 claims (other session, not published):
-  // they stay `running` forever. Marked failing until Fence refuses acks of heartbeats sent
-  // before its last lapse.
-  test.failing("a heartbeat sent by the old session does not open the new session's fence", async () => {
+  // they stay `running` forever. Fence now refuses acks of heartbeats sent before its last lapse.
+  test("a heartbeat sent by the old session does not open the new session's fence", async () => {
     const { f, clock } = fence();
     f.acknowledged(T0, T0 + 10);
     await clock.advanceTo(T0 + L + 500);
