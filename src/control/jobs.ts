@@ -39,26 +39,41 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
   const existing = await store.listJobs();
   const byName = new Map(existing.filter((d) => typeof d.name === "string").map((d) => [d.name as string, d]));
   const at = new Date(opts.now);
-  for (const { name, doc } of docs) {
-    const current = byName.get(name);
-    const fields = userFields(doc);
-    if (!current) {
-      await store.createJob({ ...fields, created_at: at, updated_at: at });
-      changes.push({ name, change: "created" });
-    } else if (!sameDocument(current, fields)) {
-      await store.replaceJob(current._id, { ...fields, created_at: current.created_at ?? at, updated_at: at });
-      changes.push({ name, change: "updated" });
-    } else {
-      changes.push({ name, change: "unchanged" });
+  // What each write undoes, newest last: a store that refuses one write leaves no half-applied file.
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    for (const { name, doc } of docs) {
+      const current = byName.get(name);
+      const fields = userFields(doc);
+      if (!current) {
+        const id = await store.createJob({ ...fields, created_at: at, updated_at: at });
+        undo.push(() => store.deleteJob(id));
+        changes.push({ name, change: "created" });
+      } else if (!sameDocument(current, fields)) {
+        await store.replaceJob(current._id, { ...fields, created_at: current.created_at ?? at, updated_at: at });
+        const { _id, ...before } = current;
+        undo.push(() => store.replaceJob(_id, before));
+        changes.push({ name, change: "updated" });
+      } else {
+        changes.push({ name, change: "unchanged" });
+      }
     }
-  }
-  if (opts.prune) {
-    const keep = new Set(docs.map((d) => d.name));
-    for (const doc of existing) {
-      if (typeof doc.name === "string" && keep.has(doc.name)) continue;
-      await store.deleteJob(doc._id);
-      changes.push({ name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" });
+    if (opts.prune) {
+      const keep = new Set(docs.map((d) => d.name));
+      for (const doc of existing) {
+        if (typeof doc.name === "string" && keep.has(doc.name)) continue;
+        await store.deleteJob(doc._id);
+        const { _id, ...before } = doc;
+        undo.push(() => store.createJobWithId(_id, before));
+        changes.push({ name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" });
+      }
     }
+  } catch (error) {
+    const failedUndo: string[] = [];
+    for (const step of undo.reverse()) await step().catch((e) => failedUndo.push((e as Error).message));
+    if (undo.length > 0) await store.bumpJobsRevision(at).catch(() => {});
+    const rolledBack = failedUndo.length === 0 ? "nothing was changed (the writes before it were undone)" : `undoing the earlier writes failed too (${failedUndo[0]}): check jobs list`;
+    throw new FleetCronError("E_APPLY", `the store refused a job write (${(error as Error).message}); ${rolledBack}`, EXIT_FAILED);
   }
   if (changes.some((c) => c.change !== "unchanged")) await store.bumpJobsRevision(at);
   return changes;

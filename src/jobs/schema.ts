@@ -301,6 +301,8 @@ interface Visitor {
   string?(text: string, path: string): void;
   key?(key: string, path: string): void;
   tooDeep?(path: string): void;
+  /** An array whose item at `path` is itself an array. */
+  nestedArray?(path: string): void;
 }
 
 /** Visits every string and key inside a JSON-like value, never deeper than `maxDepth` (no stack risk). */
@@ -308,7 +310,12 @@ function walk(value: unknown, path: string, depth: number, visit: Visitor): void
   if (typeof value === "string") return visit.string?.(value, path);
   if (value === null || typeof value !== "object") return;
   if (depth > JOB_LIMITS.maxDepth) return visit.tooDeep?.(path);
-  if (Array.isArray(value)) return value.forEach((item, i) => walk(item, joinPath(path, i), depth + 1, visit));
+  if (Array.isArray(value)) {
+    return value.forEach((item, i) => {
+      if (Array.isArray(item)) visit.nestedArray?.(joinPath(path, i));
+      walk(item, joinPath(path, i), depth + 1, visit);
+    });
+  }
   // Only plain data: BSON values (ObjectId, Date) read from a store are leaves.
   if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) return;
   for (const [key, item] of Object.entries(value)) {
@@ -324,6 +331,10 @@ function guardProblems(doc: Record<string, unknown>): PathProblem[] {
   walk(rest, "", 0, {
     key(key, path) {
       if (key.startsWith("$")) problems.push({ path, message: `keys starting with "$" are not allowed (MongoDB reads them as operators); rename "${key}"` });
+      else if (key.includes(".")) problems.push({ path, message: `keys containing "." cannot be stored (MongoDB-compatible stores read them as paths; FerretDB refuses them); rename "${key}"` });
+    },
+    nestedArray(path) {
+      problems.push({ path, message: "is an array inside an array, which FerretDB cannot store; wrap the inner array in an object (e.g. {\"items\": [...]})" });
     },
     string(text, path) {
       // Cheap length test first: only long strings can exceed the byte limit.

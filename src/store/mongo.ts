@@ -227,6 +227,10 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       await jobs.insertOne({ ...rest, _id });
       return _id.toHexString();
     },
+    async createJobWithId(id, doc) {
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      await jobs.insertOne({ ...rest, _id: jobIdCandidates(id)[0] });
+    },
     async replaceJob(id, doc) {
       const { _id: _ignored, ...rest } = doc as JobDocument;
       for (const _id of jobIdCandidates(id)) {

@@ -138,6 +138,10 @@ export function openSqliteStore(path: string): Store {
       db.query("INSERT INTO jobs (id, name, doc) VALUES (?, ?, ?)").run(id, nameOf(rest), encode(rest));
       return id;
     },
+    async createJobWithId(id, doc) {
+      const { _id: _ignored, ...rest } = doc as JobDocument;
+      db.query("INSERT INTO jobs (id, name, doc) VALUES (?, ?, ?)").run(id, nameOf(rest), encode(rest));
+    },
     async replaceJob(id, doc) {
       const { _id: _ignored, ...rest } = doc as JobDocument;
       db.query("UPDATE jobs SET name = ?, doc = ? WHERE id = ?").run(nameOf(rest), encode(rest), id);

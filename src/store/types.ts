@@ -166,6 +166,8 @@ export interface Store {
   findJobByName(name: string): Promise<JobDocument | null>;
   /** Creates a document with a fresh id and returns the id. */
   createJob(doc: Omit<JobDocument, "_id">): Promise<string>;
+  /** Puts back a deleted job under its old id (undoing a failed `jobs apply --prune`). */
+  createJobWithId(id: string, doc: Omit<JobDocument, "_id">): Promise<void>;
   /** Replaces the whole document (keeps the id). */
   replaceJob(id: string, doc: Omit<JobDocument, "_id">): Promise<void>;
   deleteJob(id: string): Promise<boolean>;

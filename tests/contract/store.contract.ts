@@ -49,6 +49,15 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(await store.findJobByName("Daily Report")).toBeNull();
     });
 
+    test("jobs: a deleted job can be put back under its id", async () => {
+      const id = await store.createJob({ name: "restored", every: "1m" });
+      expect(await store.deleteJob(id)).toBe(true);
+      await store.createJobWithId(id, { name: "restored", every: "5m" });
+      expect((await store.getJob(id))?.every).toBe("5m");
+      expect((await store.findJobByName("restored"))?._id).toBe(id);
+      expect(await store.deleteJob(id)).toBe(true);
+    });
+
     test("jobs: nested values and nulls survive the round trip", async () => {
       const doc = { name: "Nested", hour: null, minute: 0, actions: [{ type: "http", name: "s", url: "u", when: { hour_in: [0, 12] } }], body: { a: [1, { b: null }] } };
       const id = await store.createJob(doc);
