@@ -31,7 +31,8 @@ export interface Ferret {
    * database now (a psql call, ~30 ms of blocking: list them before a timed moment, not in it).
    */
   storePids(): number[];
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (0: SIGKILL at once, for one that stopped answering). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 const running = new Set<Subprocess>();
@@ -116,14 +117,14 @@ export async function startFerret(label = "ferretdb", keepLogIn?: string, handle
     storePids() {
       return [proc.pid, ...(pgDb ? pgBackendPids(pgDb) : [])];
     },
-    async stop() {
+    async stop(graceMs = 5000) {
       if ((proc.exitCode !== null || proc.signalCode !== null) && keepLogIn) {
         const kept = join(keepLogIn, `ferretdb-${label}-exited-${Date.now()}.log`);
         copyFileSync(join(dir, "ferretdb.log"), kept);
         process.stderr.write(`FerretDB (${label}) had exited (${proc.exitCode ?? proc.signalCode}); its log: ${kept}\n`);
       }
-      proc.kill("SIGTERM");
-      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5000).then(() => false)]);
+      proc.kill(graceMs > 0 ? "SIGTERM" : "SIGKILL");
+      const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(graceMs).then(() => false)]);
       if (!exited) proc.kill("SIGKILL");
       await proc.exited;
       running.delete(proc);

@@ -122,7 +122,7 @@ export class Agent {
 }
 
 /** Bench-side store clients give up instead of hanging a run on a store that stopped answering. */
-const CLIENT_OPTIONS = { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 10_000, socketTimeoutMS: 120_000 } as const;
+const CLIENT_OPTIONS = { serverSelectionTimeoutMS: 10_000, connectTimeoutMS: 10_000, socketTimeoutMS: 60_000 } as const;
 
 /** Several agents sharing one store. */
 export class Fleet {

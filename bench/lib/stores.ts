@@ -44,9 +44,9 @@ export function ferretKinds(ctx: Context): StoreKind[] {
  */
 export async function ensureFerret(ctx: Context, kind: StoreKind): Promise<boolean> {
   const ferret = ferretOf(ctx, kind);
-  if (!ferret || (await ferret.answers())) return false;
-  log(`${STORE_LABEL[kind]} does not answer a ping in 5 s; replacing it with a fresh FerretDB`);
-  await ferret.stop();
+  if (!ferret || (await ferret.answers(3000))) return false;
+  log(`${STORE_LABEL[kind]} does not answer a ping in 3 s; replacing it with a fresh FerretDB`);
+  await ferret.stop(0);
   const fresh = await startFerret(`main${++replaced}`, ctx.resultsDir, ferret.handler);
   if (kind === "ferretdb") ctx.ferret = fresh;
   else ctx.ferretPg = fresh;

@@ -86,6 +86,7 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
     await insertJobs(store, Array.from({ length: n }, (_, i) => ({ name: `burst-${i}`, enabled: true, cron: cronFor(at), tz: "UTC", method: "GET", url })));
     const fleet = new Fleet(sys, store, agents, {}, {});
     ctx.sink.clear(sys);
+    let silent = false;
     try {
       const profile = ctx.plan.profileBurst && kind === "ferretdb" && agents === 1 && n === Math.max(...ctx.plan.burstSizesFerret);
       const profFlags = profile ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${join(ctx.resultsDir, "profiles")}`, `--cpu-prof-name=${sys}.cpuprofile`] : [];
@@ -103,7 +104,19 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
       const agentCpu0 = fleet.agents.map((a) => cpuSeconds(a.pid) ?? 0);
       const storeCpu0 = ferret ? storeCpu(storePids) : null;
       const ops0 = ferret ? await ferret.requests() : null;
-      await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
+      // Until all arrived or the cap; early when nothing arrived for 5 s and FerretDB no longer answers.
+      let lastCount = 0;
+      let lastChange = Date.now();
+      await waitFor(async () => {
+        const count = new Set(ctx.sink.of(sys).map((a) => a.key)).size;
+        if (count >= n) return true;
+        if (count !== lastCount) (lastCount = count), (lastChange = Date.now());
+        else if (ferret && Date.now() - lastChange > 5000) {
+          lastChange = Date.now();
+          if (!(await ferret.answers(5000))) return true;
+        }
+        return false;
+      }, at - Date.now() + ctx.plan.burstCapSec * 1000, 100);
       const agentCpu = fleet.agents.reduce((sum, a, i) => sum + ((cpuSeconds(a.pid) ?? 0) - agentCpu0[i]!), 0);
       const storeCpuS = storeCpu0 !== null && ferret ? storeCpuDelta(storeCpu0, storeCpu(ferret.storePids())) : null;
       const ops = ops0 && ferret ? opsPer(ops0, await ferret.requests(), n) : undefined;
@@ -113,7 +126,10 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
       }
       await sleep(300); // late duplicates, if any, would show up here
       const summary = summarizeArrivals(ctx, sys, at, n);
-      const allRuns = await readRuns(store);
+      // A FerretDB that stopped answering (FerretDB-pg has) has no run records to give: do not wait on it.
+      silent = ferret ? !(await ferret.answers(3000)) : false;
+      if (silent) log(`${sys}: ${ferret!.handler} FerretDB no longer answers a ping; no run records`);
+      const allRuns = silent ? [] : await readRuns(store);
       const runs = allRuns.filter((r) => r.attempt === 1);
       const statuses: Record<string, number> = {};
       for (const r of allRuns) statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] = (statuses[`${r.status}${r.attempt > 1 ? ` (attempt ${r.attempt})` : ""}`] ?? 0) + 1;
@@ -121,13 +137,13 @@ async function fleetBurst(ctx: Context, kind: StoreKind, agents: number, n: numb
       const claims = runs.length >= n && lastClaim !== null ? round(n / Math.max(0.001, (lastClaim - at) / 1000), 0) : null;
       const split = perAgent(ctx.sink.of(sys), fleet.machineIds);
       log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s, claims/s ${claims ?? "—"}, per agent ${split.text}`);
-      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpuS, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { per_agent: split.text } : {}) };
+      return { system: "FleetCron", store: kind, agents, jobs: n, ...summary, claims_per_s: claims, setup_s: round(setup, 1)!, agent_cpu_s: round(agentCpu, 2), store_cpu_s: round(storeCpuS, 2), run_records: statuses, ...(ops ? { store_ops_per_occurrence: ops } : {}), ...(agents > 1 ? { per_agent: split.text } : {}), ...(silent ? { note: "FerretDB no longer answers a ping" } : {}) };
     } finally {
       await fleet.down();
       fleet.cleanup();
       ctx.sink.clear(sys);
       if (store.kind === "sqlite") for (const suffix of ["", "-wal", "-shm"]) rmSync(store.path + suffix, { force: true });
-      else await dropDb(store.uri, store.db);
+      else if (!silent) await dropDb(store.uri, store.db); // a silent FerretDB is replaced, its PostgreSQL database dropped
     }
   }
 }
@@ -201,7 +217,10 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
   for (const n of plan.burstSizes) for (const agents of [1, 3]) await attempt("FleetCron", "sqlite", agents, n, () => fleetBurst(ctx, "sqlite", agents, n));
   for (const n of plan.burstSizesFerret) {
     // Both FerretDB handlers, same FleetCron: the difference between their rows is FerretDB's backend.
-    for (const kind of ferretKinds(ctx)) for (const agents of [1, 3]) await attempt("FleetCron", kind, agents, n, () => fleetBurst(ctx, kind, agents, n));
+    // Quick runs FerretDB-pg with 3 agents only (time; and one agent's 100 concurrent requests have wedged it).
+    for (const kind of ferretKinds(ctx)) {
+      for (const agents of plan.quick && kind === "ferretdb-pg" ? [3] : [1, 3]) await attempt("FleetCron", kind, agents, n, () => fleetBurst(ctx, kind, agents, n));
+    }
     await attempt("Agenda (tight)", "ferretdb", 1, n, () => agendaBurst(ctx, "tight", n));
     // Agenda's defaults (concurrency 5, a scan every 5 s) only at the smallest size.
     if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) await attempt("Agenda (default)", "ferretdb", 1, n, () => agendaBurst(ctx, "default", n));

@@ -63,6 +63,8 @@ interface Case {
   proxies: WireProxy[];
   traceFiles: string[];
   counterFiles: string[];
+  /** Its FerretDB stopped answering: nothing to drop there (it is replaced, its PostgreSQL database dropped). */
+  silent?: boolean;
 }
 
 const AGENTS = 3;
@@ -115,12 +117,12 @@ async function setUp(ctx: Context, kind: StoreKind, jobs: number): Promise<Case>
 
 async function tearDown(ctx: Context, c: Case): Promise<void> {
   // SIGTERM first: agents close their connections (killed mid-request, FerretDB-pg has been seen to wedge).
-  await c.fleet.stop(3000);
+  await c.fleet.stop(2000);
   c.fleet.cleanup();
   for (const p of c.proxies) await p.stop();
   ctx.sink.clear(c.sys);
   if (c.store.kind === "sqlite") for (const suffix of ["", "-wal", "-shm"]) rmSync(c.store.path + suffix, { force: true });
-  else await dropDb(ferretOf(ctx, c.kind)!.uri, c.store.db);
+  else if (!c.silent) await dropDb(ferretOf(ctx, c.kind)!.uri, c.store.db);
   for (const f of [...c.traceFiles, ...c.counterFiles]) rmSync(f, { force: true });
 }
 
@@ -130,11 +132,13 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
   const TAIL_MS = ctx.plan.quick ? 3000 : 5000;
   const counting = !launch.bin; // the SQLite statement counter is a bun preload
   const preload = counting ? ["--preload", resolve(import.meta.dir, "../lib/count-sqlite.ts")] : [];
-  for (const kind of kinds) {
-    await ensureFerret(ctx, kind);
-    const ferret = ferretOf(ctx, kind);
-    if (ferret && !(await ferretQuiet(ferret, 30_000))) log(`fleet load: ${STORE_LABEL[kind]} still busy; going on`);
-  }
+  await Promise.all(
+    kinds.map(async (kind) => {
+      await ensureFerret(ctx, kind);
+      const ferret = ferretOf(ctx, kind);
+      if (ferret && !(await ferretQuiet(ferret, 30_000))) log(`fleet load: ${STORE_LABEL[kind]} still busy; going on`);
+    }),
+  );
   const cases: Case[] = [];
   try {
     for (const kind of kinds) cases.push(await setUp(ctx, kind, jobs));
@@ -164,7 +168,7 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
       for (const [pid, s] of storeCpu(extra)) storeCpu1[i]?.set(pid, s);
     });
     await sleep(300); // the statement traces are flushed four times a second
-    const silent = await Promise.all(cases.map(async (c) => !((await ferretOf(ctx, c.kind)?.answers(3000)) ?? true)));
+    const silent = await Promise.all(cases.map(async (c) => (c.silent = !((await ferretOf(ctx, c.kind)?.answers(3000)) ?? true))));
 
     return cases.map((c, ci): FleetLoadResult => {
       const expected = jobs * sec;
@@ -231,7 +235,7 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
       };
     });
   } finally {
-    for (const c of cases) await tearDown(ctx, c);
+    await Promise.all(cases.map((c) => tearDown(ctx, c)));
   }
 }
 
