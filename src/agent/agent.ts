@@ -15,7 +15,7 @@ import { createRedactor } from "../executor/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";
-import type { CommandRecord, MachineRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
+import type { CommandRecord, FinalWrite, MachineRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
 import { loadJobSet, type JobSet } from "./job-set.ts";
 import { Slots } from "./slots.ts";
 
@@ -68,6 +68,8 @@ interface RunningAttempt {
   job: Job;
   run: RunRecord;
   done: Promise<void>;
+  /** Its requests are over; only its final record is still being written. */
+  finished: boolean;
 }
 
 /** The fleet as the last heartbeat read it: it decides timing only, never who runs. */
@@ -363,7 +365,7 @@ export class Agent {
 
   /** Whether an attempt of the job that started before `instant` runs here or (as last published) anywhere. */
   private runningAnywhere(jobId: string, instant: number): boolean {
-    for (const { run } of this.running.values()) if (run.job_id === jobId && run.scheduled_for.getTime() < instant) return true;
+    for (const { run, finished } of this.running.values()) if (!finished && run.job_id === jobId && run.scheduled_for.getTime() < instant) return true;
     for (const machine of this.view.machines.values()) {
       if (machine._id === this.settings.machineId || !isLiveMachine(machine, this.view.selfSeenMs, this.timing.deadAfterMs)) continue;
       for (const r of machine.running ?? []) if (r.job_id === jobId && new Date(r.scheduled_for).getTime() < instant) return true;
@@ -381,8 +383,8 @@ export class Agent {
     if (!this.fence.mayWrite()) return next; // nothing can be recorded now; claims decide later
     const due: Occurrence[] = [];
     const seen = new Set<string>();
-    for (const { job } of this.running.values()) {
-      if (job.overlap !== "skip" || seen.has(job.id)) continue;
+    for (const { job, finished } of this.running.values()) {
+      if (finished || job.overlap !== "skip" || seen.has(job.id)) continue;
       seen.add(job.id);
       const at = this.nextAt.get(job.id);
       if (at === undefined) continue;
@@ -455,20 +457,55 @@ export class Agent {
   /** Runs a won attempt in a slot; listed in the heartbeat (its lease) from now until it ends. */
   private runAttempt(job: Job, run: RunRecord, position: number): Promise<void> {
     const fence = this.attemptFence();
-    const entry: RunningAttempt = { job, run, done: Promise.resolve() };
+    const entry: RunningAttempt = { job, run, done: Promise.resolve(), finished: false };
     this.running.set(run._id, entry);
+    let slotHeld = false;
+    const releaseSlot = () => {
+      if (slotHeld) this.slots.release();
+      slotHeld = false;
+    };
+    // The slot is for requests: it is freed when the result is handed to the writer, not when the
+    // (batched) write lands. The attempt stays listed in the heartbeat until then.
+    const sink = {
+      write: (final: FinalWrite) => {
+        entry.finished = true;
+        releaseSlot();
+        return this.writeFinal(run, final);
+      },
+    };
     entry.done = (async () => {
       await this.slots.acquire();
+      slotHeld = true;
       try {
         safely(() => this.observer.runStarted(run, position));
-        const outcome = await executeAttempt(this.executeContext(), job, run, fence, this.finals);
+        const outcome = await executeAttempt(this.executeContext(), job, run, fence, sink);
         safely(() => this.observer.runFinished(outcome));
       } finally {
-        this.slots.release();
+        releaseSlot();
         this.running.delete(run._id);
       }
     })();
     return entry.done;
+  }
+
+  /**
+   * A result of this session goes to the batched writer. One of an earlier session (the fence
+   * lapsed while it was written) is dropped when a takeover already claimed the next attempt:
+   * on a store whose filtered update is not atomic (FerretDB v1) it could otherwise turn `lost`
+   * back into `success` (docs/protocol.md, "Final writes").
+   */
+  private async writeFinal(run: RunRecord, final: FinalWrite): Promise<void> {
+    if (run.session !== this.fence.session) {
+      try {
+        if ((await this.store.getRuns([attemptId(run.run_id, run.attempt + 1)])).length > 0) {
+          this.log.warn(`${run._id}: finished after this agent's fence deadline and attempt ${run.attempt + 1} was taken over; its result (${final.patch.status}) is not recorded`);
+          return;
+        }
+      } catch {
+        // Unknown: the writer's filtered update still refuses a record already marked lost.
+      }
+    }
+    await this.finals.write(final);
   }
 
   private executeContext(): ExecuteContext {

@@ -199,7 +199,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     return latest;
   }
 
-  const methods: Omit<Store, "kind" | "location"> = {
+  const methods: Omit<Store, "kind" | "location" | "finalWritesGuarded"> = {
     async close() {
       await client.close();
     },
@@ -271,7 +271,10 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     },
     async finishRuns(finals) {
       if (finals.length === 0) return;
-      const ops = finals.map(({ id, patch }) => ({ updateOne: { filter: { _id: id, status: "running" }, update: setAndUnset(patch) } })) as unknown as AnyBulkWriteOperation[];
+      // FerretDB v1 hands only a bare `{_id}` filter to SQLite; with `status` too it decodes the whole
+      // run history in Go for every update (and is not atomic either), so there the fence guards it.
+      const filter = (id: string) => (ferretV1 ? { _id: id } : { _id: id, status: "running" });
+      const ops = finals.map(({ id, patch }) => ({ updateOne: { filter: filter(id), update: setAndUnset(patch) } })) as unknown as AnyBulkWriteOperation[];
       await runs.bulkWrite(ops, { ordered: false });
     },
     async listRunning(machineId) {
@@ -379,7 +382,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     };
   }
 
-  return { kind: "mongo", location, ...methods };
+  return { kind: "mongo", location, finalWritesGuarded: !ferretV1, ...methods };
 }
 
 /** `$set` for defined fields, `$unset` for fields patched to undefined (as the SQLite backend's spread clears them). */

@@ -116,6 +116,7 @@ export function openSqliteStore(path: string): Store {
   const store: Store = {
     kind: "sqlite",
     location: path,
+    finalWritesGuarded: true,
     async close() {
       db.close(false);
     },

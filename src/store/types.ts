@@ -156,6 +156,8 @@ export interface Store {
   readonly kind: "sqlite" | "mongo";
   /** Where the data lives, for `status` (path or redacted URI). */
   readonly location: string;
+  /** Whether `finishRuns` applies only to attempts still running (see there). */
+  readonly finalWritesGuarded: boolean;
   close(): Promise<void>;
   /** The store's own clock, for skew detection (SQLite: this host's clock). */
   serverTime(): Promise<Date>;
@@ -186,8 +188,10 @@ export interface Store {
    */
   insertRuns(runs: RunRecord[]): Promise<ClaimOutcome[]>;
   /**
-   * Final records in one round trip. Each patch applies only to an attempt still `running`, so a
-   * late write cannot turn a `lost` attempt back into `success`.
+   * Final records in one round trip. Where `finalWritesGuarded`, each patch applies only to an
+   * attempt still `running`, so a late write cannot turn a `lost` attempt back into `success`;
+   * elsewhere (FerretDB v1, whose filtered updates are neither atomic nor cheap) by `_id` alone,
+   * and the agent's fence is the guard.
    */
   finishRuns(finals: FinalWrite[]): Promise<void>;
   /** Attempts recorded `running`, optionally of one machine (takeover discovery). */

@@ -8,9 +8,10 @@ import { startMongo, type TestMongo } from "../support/ferretdb.ts";
 import { startSink, type Delivery, type Sink } from "../support/sink.ts";
 
 /**
- * The fleet (issue 3, DESIGN §5) with real agent processes on one MongoDB-wire store (FerretDB v1,
- * or MONGODB_URI): exactly once, lowest serial first, failover, takeover, rolling restart, store
- * outage, commands. The phases run in order on one fleet.
+ * The fleet (docs/protocol.md) with real agent processes on one MongoDB-wire store (FerretDB v1,
+ * or MONGODB_URI): exactly once, lowest serial first (`placement: "serial"`), failover, takeover,
+ * rolling restart, store outage, commands; then a second fleet with `placement: "spread"` sharing
+ * many jobs. The phases run in order on one fleet.
  *
  * The server is started when the file loads: without one the tests are reported as skipped (with
  * the reason), never as passes; in CI a missing server fails the file.
@@ -65,7 +66,8 @@ async function setUp() {
           heartbeat_sec: 0.5,
           dead_after_sec: 3,
           failover_step_sec: 1,
-          lease_sec: 3,
+          // The seed's ordering (lowest serial fires everything): these phases are about it.
+          placement: "serial",
           catchup_window_sec: 120,
           shutdown_timeout_sec: 10,
           secrets: { SINK: sink.url },
@@ -80,9 +82,13 @@ async function tearDown() {
   await Promise.all([...agents.values()].map((a) => a.stop("SIGKILL")));
   await store?.close();
   await sink?.stop();
-  await mongo?.stop();
   for (const home of homes.values()) home.cleanup();
 }
+
+// After both fleets: the server is shared by the file.
+afterAll(async () => {
+  await mongo?.stop();
+}, 30_000);
 
 async function start(machine: Machine): Promise<AgentProcess> {
   const agent = startAgent(homes.get(machine)!, machine);
@@ -318,4 +324,99 @@ describe.skipIf(!mongo)(`fleet on a MongoDB-wire store${skipReason}`, () => {
     expect(reported).toContain("agent-c");
     if (report.silent.length) expect(result.exitCode).toBe(1);
   }, 60_000);
+});
+
+/**
+ * `placement: "spread"`: three agents share 30 every-second jobs by rendezvous hashing; each
+ * occurrence is delivered once; a SIGKILLed agent's jobs move to the others one failover step late,
+ * then on time, and only its jobs move.
+ */
+describe.skipIf(!mongo)(`spread placement on a MongoDB-wire store${skipReason}`, () => {
+  const JOBS = 30;
+  let spreadSink: Sink;
+  let spreadStore: Store;
+  const spreadHomes = new Map<Machine, TestHome>();
+  const spreadAgents = new Map<Machine, AgentProcess>();
+  const byJob = (d: Delivery) => d.path.slice(1);
+
+  beforeAll(async () => {
+    spreadSink = startSink({});
+    const dbName = mongo!.dbName("spread");
+    spreadStore = await openMongoStore({ uri: mongo!.uri, dbName });
+    for (const machine of MACHINES) {
+      spreadHomes.set(
+        machine,
+        makeHome(
+          { mongodb_uri: mongo!.uri, db_name: dbName, machine_id: machine, tz: "UTC", heartbeat_sec: 0.5, dead_after_sec: 3, failover_step_sec: 1, secrets: { SINK: spreadSink.url } },
+          `fleetcron-spread-${machine}`,
+        ),
+      );
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([...spreadAgents.values()].map((a) => a.stop("SIGKILL")));
+    await spreadStore?.close();
+    await spreadSink?.stop();
+    for (const home of spreadHomes.values()) home.cleanup();
+  }, 60_000);
+
+  test("30 every-second jobs on three agents: each occurrence once, each agent a third of the work; a killed agent's jobs move, only those", async () => {
+    const home = spreadHomes.get("agent-a")!;
+    const jobsFile = join(home.dir, "jobs.json");
+    const jobs = Array.from({ length: JOBS }, (_, i) => ({ name: `job-${i}`, every: "1s", overlap: "allow", url: `{{SINK}}/job-${i}?m={{machine_id}}` }));
+    writeFileSync(jobsFile, JSON.stringify(jobs));
+    expect((await runCli(home, ["jobs", "apply", jobsFile])).exitCode).toBe(0);
+    for (const machine of MACHINES) {
+      const agent = startAgent(spreadHomes.get(machine)!, machine);
+      spreadAgents.set(machine, agent);
+      await agent.waitForLog("running: serial", 30_000);
+    }
+    // Past start-up (placement settles once all three are ready), then 8 s of steady state.
+    await Bun.sleep(3000);
+    const from = Math.ceil(Date.now() / SECOND) * SECOND;
+    await Bun.sleep(8000);
+    const to = from + 6 * SECOND;
+    const steady = spreadSink.deliveries.filter((d) => instantOf(d.runId) >= from && instantOf(d.runId) < to);
+    const counts = spreadSink.countsByRunId();
+    expect([...counts.entries()].filter(([, n]) => n > 1)).toEqual([]);
+    expect(steady).toHaveLength(JOBS * 6);
+    const share = new Map<string, number>();
+    for (const d of steady) share.set(machineOf(d)!, (share.get(machineOf(d)!) ?? 0) + 1);
+    const shares = MACHINES.map((m) => (share.get(m) ?? 0) / steady.length);
+    console.log(`spread: deliveries per agent ${MACHINES.map((m, i) => `${m} ${(shares[i]! * 100).toFixed(0)} %`).join(", ")}`);
+    // 30 jobs hashed over 3 machines: each gets a real share (with 30 keys, ±10 points of a third
+    // is within what rendezvous hashing gives; the 100,000-job figures are in bench/sim.ts).
+    for (const s of shares) expect(s).toBeGreaterThan(0.33 - 0.2);
+    const ownerOf = new Map<string, string>();
+    for (const d of steady) ownerOf.set(byJob(d), machineOf(d)!);
+    expect(ownerOf.size).toBe(JOBS);
+
+    const killedAt = Date.now();
+    await spreadAgents.get("agent-b")!.stop("SIGKILL");
+    await Bun.sleep(6000);
+    const after = spreadSink.deliveries.filter((d) => instantOf(d.runId) > killedAt + SECOND);
+    const afterFrom = Math.ceil((killedAt + SECOND + 1) / SECOND) * SECOND;
+    const afterTo = Math.floor((Date.now() - 1500) / SECOND) * SECOND;
+    // Every occurrence after the kill still arrives exactly once, from a or c.
+    for (let at = afterFrom; at <= afterTo; at += SECOND) {
+      for (let i = 0; i < JOBS; i++) {
+        const got = after.filter((d) => instantOf(d.runId) === at && byJob(d) === `job-${i}`);
+        if (got.length !== 1) {
+          const runs = (await spreadStore.listRuns({ job_name: `job-${i}`, limit: 100 })).filter((r) => r.scheduled_for.getTime() === at);
+          const logs = [...spreadAgents].map(([m, a]) => `--- ${m}\n${a.log().slice(-4000)}`).join("\n");
+          throw new Error(`job-${i} @ ${new Date(at).toISOString()} (kill +${at - killedAt} ms): ${got.length} deliveries; records ${JSON.stringify(runs)}\n${logs}`);
+        }
+        expect(got[0]!.query.m).not.toBe("agent-b");
+      }
+    }
+    // Only b's jobs moved: a's and c's are still fired by their owners.
+    const lastSecond = after.filter((d) => instantOf(d.runId) === afterTo);
+    for (const d of lastSecond) if (ownerOf.get(byJob(d)) !== "agent-b") expect(machineOf(d)).toBe(ownerOf.get(byJob(d))!);
+    const moved = after.filter((d) => ownerOf.get(byJob(d)) === "agent-b").map((d) => d.arrivedAt - instantOf(d.runId));
+    console.log(`spread failover: agent-b's jobs after the kill, lateness max ${Math.max(...moved)} ms, last ${moved[moved.length - 1]} ms`);
+    const late = after.filter((d) => d.arrivedAt - instantOf(d.runId) > 1700);
+    if (late.length) console.log(late.map((d) => `late: ${byJob(d)} +${instantOf(d.runId) - killedAt} ms after the kill, by ${machineOf(d)}, ${d.arrivedAt - instantOf(d.runId)} ms late (owner was ${ownerOf.get(byJob(d))})`).join("\n"));
+    expect(Math.max(...moved)).toBeLessThan(SECOND + 700);
+  }, 120_000);
 });
