@@ -726,6 +726,7 @@ export class Agent {
       running: [...this.running.values()].map(({ run }) => ({ id: run._id, job_id: run.job_id, scheduled_for: run.scheduled_for })),
       ready: this.jobsLoaded && !this.stopping,
       tags: this.settings.tags ?? {},
+      placement: this.mode,
       default_tz: this.settings.defaultTz,
       ...(this.claimsStoppedAt !== null ? { claims_stopped_at: new Date(this.claimsStoppedAt) } : {}),
     };

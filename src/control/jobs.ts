@@ -3,6 +3,7 @@ import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
+import { ownerOf, type FleetPlacement } from "./owners.ts";
 
 /** Fields FleetCron itself keeps on a job document; they never count as a change by the user. */
 const BOOKKEEPING = ["_id", "created_at", "updated_at"] as const;
@@ -121,9 +122,12 @@ export interface JobSummary {
   next_fire: string | null;
   last_run: { status: RunRecord["status"]; scheduled_for: string; machine_id: string | null; attempt: number; error: string | null } | null;
   problems: ValidationProblem[];
+  /** The agent that fires it on time now, or null with the reason. */
+  owner: string | null;
+  owner_note: string | null;
 }
 
-export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined): JobSummary {
+export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement): JobSummary {
   const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
   const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
   const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
@@ -140,12 +144,19 @@ export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, 
       ? { status: last.status, scheduled_for: last.scheduled_for.toISOString(), machine_id: last.machine_id ?? null, attempt: last.attempt, error: last.error ?? last.reason ?? null }
       : null,
     problems: parsed.problems ?? [],
+    ...placementOf(parsed, enabled, fleet),
   };
 }
 
-export async function listJobSummaries(store: Store, secretKeys: string[], defaultTz: string, now: number): Promise<JobSummary[]> {
+function placementOf(parsed: ParsedDoc, enabled: boolean, fleet: FleetPlacement | undefined): Pick<JobSummary, "owner" | "owner_note"> {
+  if (!fleet || !parsed.job || !enabled) return { owner: null, owner_note: null };
+  const { owner, note } = ownerOf(parsed.job, fleet);
+  return { owner, owner_note: note };
+}
+
+export async function listJobSummaries(store: Store, secretKeys: string[], defaultTz: string, now: number, fleet?: FleetPlacement): Promise<JobSummary[]> {
   const [docs, latest] = await Promise.all([store.listJobs(), store.latestRunsByJob()]);
-  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id)));
+  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id), fleet));
 }
 
 export function invalidJobsOf(summaries: JobSummary[]): InvalidJob[] {

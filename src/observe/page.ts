@@ -92,6 +92,7 @@ export function attention(input: PageInput): string[] {
     if (m.alive && m.clock_warning) items.push(`machine ${m.machine_id}: ${m.clock_warning}`);
   }
   for (const job of data.jobs.invalid) items.push(`job "${job.name}" is invalid and skipped: ${job.problems.map((p) => `${p.path || "(document)"}: ${p.message}`).join("; ")}`);
+  for (const job of data.jobs.list) if (job.owner === null && job.owner_note && job.owner_note !== "no agent is running") items.push(`job "${job.name}" will not run: ${job.owner_note}`);
   return items;
 }
 

@@ -1,5 +1,6 @@
 import { listJobSummaries, type JobSummary } from "../control/jobs.ts";
 import { machineSummaries, type MachineSummary } from "../control/machines.ts";
+import { fleetPlacement } from "../control/owners.ts";
 import { formatInZone } from "../schedule/zone.ts";
 import type { RunRecord, RunStatus, StepRecord, Store } from "../store/types.ts";
 
@@ -57,7 +58,7 @@ export interface StatusData {
   this_machine: { machine_id: string | null; agent: MachineSummary | null };
   fleet: { alive: number; primary: string | null; machines: MachineSummary[] };
   jobs: { total: number; enabled: number; invalid: { name: string; problems: JobSummary["problems"] }[]; list: JobView[] };
-  due_next: { name: string; next_fire: string; next_fire_local: string; tz: string }[];
+  due_next: { name: string; next_fire: string; next_fire_local: string; tz: string; owner: string | null }[];
   recent_failures: RunView[];
   recent_runs: RunView[];
 }
@@ -101,9 +102,10 @@ export async function gatherStatus(store: Store, opts: StatusOptions): Promise<S
   const { now } = opts;
   const failures = opts.failures ?? 5;
   const recent = opts.recentRuns ?? 0;
+  const fleet = fleetPlacement(await store.listMachines(), now, opts.deadAfterMs, "spread");
   const [machines, summaries, failedLists, recentRuns] = await Promise.all([
     machineSummaries(store, now, opts.deadAfterMs),
-    listJobSummaries(store, opts.secretKeys, opts.defaultTz, now),
+    listJobSummaries(store, opts.secretKeys, opts.defaultTz, now, fleet),
     Promise.all(FAILED.map((status) => store.listRuns({ status, limit: failures }))),
     recent > 0 ? store.listRuns({ limit: recent }) : Promise.resolve([]),
   ]);
@@ -125,7 +127,7 @@ export async function gatherStatus(store: Store, opts: StatusOptions): Promise<S
     this_machine: { machine_id: opts.thisMachine, agent: self },
     fleet: { alive: alive.length, primary: alive.find((m) => m.serial !== null)?.machine_id ?? null, machines },
     jobs: { total: list.length, enabled: list.filter((j) => j.enabled && j.valid).length, invalid: invalid.map((j) => ({ name: j.name, problems: j.problems })), list },
-    due_next: dueNext.map((j) => ({ name: j.name, next_fire: j.next_fire!, next_fire_local: j.next_fire_local ?? j.next_fire!, tz: j.tz })),
+    due_next: dueNext.map((j) => ({ name: j.name, next_fire: j.next_fire!, next_fire_local: j.next_fire_local ?? j.next_fire!, tz: j.tz, owner: j.owner })),
     recent_failures: failedLists.flat().sort(newestFirst).slice(0, failures).map(runView),
     recent_runs: recentRuns.map(runView),
   };

@@ -94,6 +94,8 @@ export interface MachineRecord {
   running?: RunningAttempt[];
   /** Jobs loaded: only ready agents take part in placement. */
   ready?: boolean;
+  /** Config `placement` of this agent. */
+  placement?: "spread" | "serial";
   /** Config `tags`, matched by jobs' `run_on`. */
   tags?: Record<string, string>;
   /** The agent's default zone (config `tz`), so `status` can warn when the fleet disagrees. */

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { listJobSummaries } from "../../../control/jobs.ts";
+import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
@@ -10,7 +11,8 @@ export default defineCommand({
   async run() {
     await withStore(async ({ store, config }) => {
       const now = Date.now();
-      const jobs = await listJobSummaries(store, Object.keys(config.secrets), config.tz, now);
+      const fleet = fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement);
+      const jobs = await listJobSummaries(store, Object.keys(config.secrets), config.tz, now, fleet);
       output({ jobs }, () => {
         if (jobs.length === 0) return "no jobs yet: add some with `fleetcron jobs apply FILE`";
         const rows = jobs.map((j) => [
@@ -20,11 +22,13 @@ export default defineCommand({
           j.tz,
           j.next_fire ? `${j.next_fire} (${relative(j.next_fire, now)})` : "-",
           j.last_run ? `${j.last_run.status} ${relative(j.last_run.scheduled_for, now)}` : "-",
+          j.owner ?? (j.owner_note ? "NONE" : "-"),
         ]);
         const invalid = jobs.filter((j) => !j.valid);
         return [
-          table(["NAME", "ENABLED", "SCHEDULE", "TZ", "NEXT", "LAST"], rows),
+          table(["NAME", "ENABLED", "SCHEDULE", "TZ", "NEXT", "LAST", "OWNER"], rows),
           ...(invalid.length ? ["", `${invalid.length} invalid job(s) are skipped by every agent; \`fleetcron jobs show NAME\` lists the problems`] : []),
+          ...jobs.filter((j) => j.owner === null && j.owner_note && j.owner_note !== "no agent is running").map((j) => `"${j.name}" will not run: ${j.owner_note}`),
         ].join("\n");
       });
     });

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
 import { parseStored, requireJob, summarizeJob } from "../../../control/jobs.ts";
+import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
@@ -12,7 +13,8 @@ export default defineCommand({
       const now = Date.now();
       const doc = await requireJob(store, args.name as string);
       const runs = await store.listRuns({ job_id: doc._id, limit: 10 });
-      const summary = summarizeJob(parseStored(doc, Object.keys(config.secrets)), config.tz, now, runs[0]);
+      const fleet = fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement);
+      const summary = summarizeJob(parseStored(doc, Object.keys(config.secrets)), config.tz, now, runs[0], fleet);
       const { _id, ...document } = doc;
       output({ ...summary, document, recent_runs: runs }, () =>
         [
@@ -20,6 +22,7 @@ export default defineCommand({
           `  enabled:  ${summary.enabled}`,
           `  schedule: ${summary.schedule} (${summary.tz})`,
           `  next:     ${summary.next_fire ? `${summary.next_fire} (${relative(summary.next_fire, now)})` : "-"}`,
+          `  owner:    ${summary.owner ?? (summary.owner_note ? `none — ${summary.owner_note}` : "-")}`,
           ...(summary.problems.length ? ["  INVALID — skipped by every agent:", ...summary.problems.map((p) => `    ${p.path || "(document)"}: ${p.message}`)] : []),
           "  recent runs:",
           ...(runs.length
