@@ -81,7 +81,7 @@ export function report(doc: Doc): string {
     out.push(`\n### Fleet load — J jobs due every second on 3 agents (requests per occurrence: everything the store served in the window, heartbeats included, / expected occurrences)`);
     out.push(
       table(
-        ["jobs", "store", "delivered", "p50", "p99", "max", "missed", "dup", "per agent", "store requests / occurrence", "critical path (median / max)", "by command (/occurrence)", "CPU: agents / store", "note"],
+        ["jobs", "store", "delivered", "p50", "p99", "max", "missed", "dup", "per agent", "store requests / occurrence", "round trips before an instant's first request (median / max)", "before each request (median / max)", "by command (/occurrence)", "CPU: agents / store", "note"],
         r.fleet.map((x) => [
           x.jobs,
           storeLabel(x.store),
@@ -93,6 +93,7 @@ export function report(doc: Doc): string {
           x.duplicates,
           x.per_agent,
           f(x.requests_per_occurrence),
+          x.critical_path_first ? `${f(x.critical_path_first.median)} / ${f(x.critical_path_first.max)}` : "—",
           x.critical_path ? `${f(x.critical_path.median)} / ${f(x.critical_path.max)}` : "—",
           Object.entries(x.requests_by_command ?? {}).slice(0, 5).map(([k, v]) => `${k} ${v}`).join(", "),
           `${f(x.agent_cpu_pct, " %")} / ${f(x.store_cpu_pct, " %")}`,
@@ -100,13 +101,16 @@ export function report(doc: Doc): string {
         ]),
       ),
     );
-    out.push(`\nCritical path: store requests (SQLite: statements) the firing agent sent between an occurrence's instant and its arrival at the sink; 1 is one round trip. FerretDB rows go through a counting proxy per agent.`);
+    out.push(`\nRound trips: store requests (SQLite: statements) an agent sent between the scheduled instant and the arrival at the sink of its first request for that instant (1 = one round trip), and of each request (which also counts final writes of the instant's earlier occurrences that went out meanwhile). Driver housekeeping left out; FerretDB rows go through a counting proxy per agent.`);
     for (const x of r.fleet) {
       const limit = x.jobs === 1 ? 2.5 : x.jobs === 50 ? 0.5 : null;
       // Fewer requests because fewer occurrences fired is no win: the target holds only with all delivered.
       if (limit !== null) targets.push([`≤ ${limit} store requests per occurrence (${x.jobs} every-second job${x.jobs > 1 ? "s" : ""}, 3 agents, ${storeLabel(x.store)}, all delivered)`, `${f(x.requests_per_occurrence)}${x.missed ? ` (${x.delivered}/${x.expected} delivered)` : ""}`, verdict(x.requests_per_occurrence === null ? null : x.missed === 0 && x.requests_per_occurrence <= limit)]);
     }
-    for (const x of r.fleet) targets.push([`1 store round trip between timer and request (${x.jobs} job${x.jobs > 1 ? "s" : ""}, ${storeLabel(x.store)}, median)`, x.critical_path ? `${f(x.critical_path.median)} (max ${f(x.critical_path.max)})` : "—", verdict(x.critical_path?.median == null ? null : x.critical_path.median <= 1)]);
+    for (const x of r.fleet) {
+      const cp = x.critical_path_first ?? x.critical_path; // results from before critical_path_first
+      targets.push([`1 store round trip between timer and request (${x.jobs} job${x.jobs > 1 ? "s" : ""}, ${storeLabel(x.store)}, median over instants)`, cp ? `${f(cp.median)} (max ${f(cp.max)})` : "—", verdict(cp?.median == null ? null : cp.median <= 1)]);
+    }
   }
 
   if (r.failover && "failover" in r.failover) {

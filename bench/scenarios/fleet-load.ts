@@ -46,6 +46,12 @@ export interface FleetLoadResult {
   requests_how: string;
   /** Requests (or statements) of the firing agent between an occurrence's instant and its arrival. */
   critical_path: { median: number | null; p90: number | null; max: number | null; n: number } | null;
+  /**
+   * The same up to the first request an agent sent for an instant, per (agent, instant): the round
+   * trips before anything leaves. Later requests of one instant may also count final writes of
+   * earlier ones, which `critical_path` does not tell apart.
+   */
+  critical_path_first?: { median: number | null; p90: number | null; max: number | null; n: number } | null;
   /** Requests per occurrence per agent, through its proxy / trace (housekeeping included). */
   requests_per_agent?: string;
   agent_cpu_pct: number | null;
@@ -180,11 +186,20 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
       const eventsOf = c.proxies.length ? c.proxies.map((p) => p.events) : c.traceFiles.map(readTrace);
       const inWindow = eventsOf.map((events) => events.filter((e) => e.t >= from && e.t < to));
       const critical: number[] = [];
+      const firstOfInstant = new Map<string, number>(); // `${agent}@${instant}` → its earliest arrival
+      const before = (i: number, from: number, until: number) => eventsOf[i]!.filter((e) => e.t >= from && e.t <= until && !DRIVER_COMMANDS.has(e.command)).length;
       for (const a of first.values()) {
         const i = c.fleet.machineIds.indexOf(a.machine);
         if (i < 0) continue;
-        critical.push(eventsOf[i]!.filter((e) => e.t >= a.scheduled && e.t <= a.arrived && !DRIVER_COMMANDS.has(e.command)).length);
+        critical.push(before(i, a.scheduled, a.arrived));
+        const k = `${i}@${a.scheduled}`;
+        firstOfInstant.set(k, Math.min(firstOfInstant.get(k) ?? Infinity, a.arrived));
       }
+      const criticalFirst = [...firstOfInstant].map(([k, arrived]) => {
+        const [i, at] = k.split("@").map(Number);
+        return before(i!, at!, arrived);
+      });
+      const stats = (xs: number[]) => ({ median: percentile(xs, 50), p90: percentile(xs, 90), max: xs.length ? Math.max(...xs) : null, n: xs.length });
       let total: number | null = null;
       let byCmd: Record<string, number> = {};
       let how: string;
@@ -226,7 +241,8 @@ async function runCases(ctx: Context, jobs: number, kinds: StoreKind[]): Promise
         requests_per_delivered: total === null || first.size === 0 ? null : round(total / first.size, 2),
         requests_by_command: Object.fromEntries(Object.entries(byCmd).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, per(v)])),
         requests_how: how,
-        critical_path: critical.length || counting || c.proxies.length ? { median: percentile(critical, 50), p90: percentile(critical, 90), max: critical.length ? Math.max(...critical) : null, n: critical.length } : null,
+        critical_path: critical.length || counting || c.proxies.length ? stats(critical) : null,
+        critical_path_first: criticalFirst.length || counting || c.proxies.length ? stats(criticalFirst) : null,
         requests_per_agent: inWindow.map((e) => round(e.length / expected, 2)).join("/"),
         agent_cpu_pct: a0 !== null && a1 !== null ? round(((a1 - a0) / sec) * 100, 1) : null,
         ...(storeCpuS !== null ? { store_cpu_pct: round((storeCpuS / sec) * 100, 1) } : {}),
@@ -248,7 +264,7 @@ export async function fleetLoad(ctx: Context): Promise<FleetLoadResult[]> {
     for (const group of groups) {
       try {
         const rows = await runCases(ctx, jobs, group);
-        for (const r of rows) log(`fleet load ${r.jobs} × ${STORE_LABEL[r.store]}: ${r.delivered}/${r.expected}, p99 ${r.p99_ms} ms, ${r.requests_per_occurrence} requests/occurrence, critical path ${r.critical_path?.median ?? "—"}, per agent ${r.per_agent}`);
+        for (const r of rows) log(`fleet load ${r.jobs} × ${STORE_LABEL[r.store]}: ${r.delivered}/${r.expected}, p99 ${r.p99_ms} ms, ${r.requests_per_occurrence} requests/occurrence, round trips ${r.critical_path_first?.median ?? "—"} (to each request ${r.critical_path?.median ?? "—"}), per agent ${r.per_agent}`);
         out.push(...rows);
       } catch (error) {
         log(`fleet load ${jobs} on ${group.join(", ")}: ${(error as Error).message.split("\n")[0]}`);
