@@ -632,6 +632,7 @@ export class Agent {
       // Apart from the heartbeat: a slow catch-up must not make this agent look dead.
       if (this.missedDuringOutage.length > 0 && !this.catchingUp && this.fence.mayWrite()) this.track(this.outageCatchup());
     } catch (error) {
+      this.heartbeatFailed = true;
       this.health.failed(this.clock.now(), error);
       this.nextHeartbeatAt = this.clock.now() + this.health.retryDelayMs(this.settings.heartbeatMs);
     } finally {
@@ -674,11 +675,25 @@ export class Agent {
    * machines. The write extends this agent's fence only when acknowledged within R.
    */
   private async renewLiveness(): Promise<void> {
+    this.fence.lapseIfPast(this.clock.now());
+    if (this.fence.session !== this.publishedSession && this.finals.size > 0) {
+      // A new session is about to be published, which makes the old one dead to the fleet: its
+      // results still held here are written first, so finished work is not taken over and re-run.
+      this.finals.retryNow();
+      const settled = new AbortController();
+      void this.finals.flush().then(() => settled.abort());
+      await this.clock.sleep(this.timing.roundTripMs, settled.signal);
+    }
     const sentAt = this.clock.now();
     this.fence.lapseIfPast(sentAt);
     const session = this.fence.session;
     await this.store.beat(this.machineRecord(), new Date(sentAt));
     const ackedAt = this.clock.now();
+    this.publishedSession = session;
+    if (this.heartbeatFailed) {
+      this.heartbeatFailed = false;
+      this.recoveredAt = ackedAt;
+    }
     if (!this.fence.acknowledged(sentAt, ackedAt, session) && this.fence.session === session && this.running.size > 0) {
       this.log.warn(`heartbeat took ${ackedAt - sentAt} ms (more than ${this.timing.roundTripMs} ms): it does not extend this agent's fence`);
     }
@@ -707,6 +722,11 @@ export class Agent {
   }
 
   private clockOffsetMs: number | null = null;
+  /** The session the last acknowledged heartbeat carried. */
+  private publishedSession: string | null = null;
+  private heartbeatFailed = false;
+  /** When this agent's heartbeats succeeded again after failing (its own outage). */
+  private recoveredAt = Number.NEGATIVE_INFINITY;
   private pendingJudgement: { previous: Map<string, MachineRecord>; machines: MachineRecord[] } | null = null;
 
   private machineRecord(): Omit<MachineRecord, "last_seen"> {
@@ -757,7 +777,10 @@ export class Agent {
       if (judgement && !this.scheduling) this.pendingJudgement = judgement; // judged once jobs are loaded
       return;
     }
-    for (const dead of deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs)) {
+    // Just back from its own outage, this agent lets the others reconnect for D before it counts
+    // their silence (they were cut off like it); a new session of theirs is judged at once.
+    const judgeSilence = this.clock.now() - this.recoveredAt >= this.timing.deadAfterMs;
+    for (const dead of deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs, judgeSilence)) {
       const key = `${dead.machineId}/${dead.session}`;
       if (this.handledSessions.has(key)) continue;
       this.handledSessions.add(key);
@@ -833,7 +856,10 @@ export class Agent {
     for (const [id, job] of this.jobSet.jobs) {
       // An unchanged job keeps its place in time; a new or edited one (or all, after a new default zone) starts from now.
       if (options.rescheduleAll || previous.fingerprints.get(id) !== this.jobSet.fingerprints.get(id) || !this.nextAt.has(id)) {
-        if (this.scheduling) this.schedule(job, now);
+        // From when it was written (within the stagger window), not from when this agent happened
+        // to read it: every agent then starts the new version at the same instant.
+        const written = this.jobSet.updatedAt.get(id);
+        if (this.scheduling) this.schedule(job, options.rescheduleAll || written === undefined ? now : Math.min(now, Math.max(now - this.staggerWindow(), written)));
       } else {
         // Same document: keep the loaded object, so a dispatched occurrence still matches it.
         const before = previous.jobs.get(id);

@@ -120,6 +120,7 @@ export class FinalWriter implements FinalSink {
   private pending: { final: FinalWrite; done: () => void }[] = [];
   private flushing: Promise<void> | null = null;
   private timer: AbortController | null = null;
+  private backoff = new AbortController();
 
   constructor(
     private readonly store: Pick<Store, "finishRuns">,
@@ -134,8 +135,14 @@ export class FinalWriter implements FinalSink {
     private readonly giveUpAfterMs = 600_000,
   ) {}
 
+  /** Results not yet stored (pending or in a batch being retried). */
   get size(): number {
-    return this.pending.length;
+    return this.pending.length + (this.flushing ? 1 : 0);
+  }
+
+  /** The store is back: a batch waiting out its backoff is sent now. */
+  retryNow(): void {
+    this.backoff.abort();
   }
 
   write(final: FinalWrite): Promise<void> {
@@ -181,7 +188,8 @@ export class FinalWriter implements FinalSink {
           this.log.error(`could not record ${batch.length} result(s) (${(error as Error).message}); giving up: ${batch.map((b) => b.final.id).join(", ")}`);
           break;
         }
-        await this.clock.sleep(delay);
+        this.backoff = new AbortController();
+        await this.clock.sleep(delay, this.backoff.signal);
       }
     }
     for (const b of batch) b.done();

@@ -127,7 +127,14 @@ export interface DeadSession {
  * heard from for D on the store's clock, or when it stopped with attempts still listed.
  * `previous` is the view of the last heartbeat, so a session replaced between two views is seen.
  */
-export function deadSessions(previous: ReadonlyMap<string, MachineRecord>, current: readonly MachineRecord[], selfId: string, deadAfterMs: number): DeadSession[] {
+export function deadSessions(
+  previous: ReadonlyMap<string, MachineRecord>,
+  current: readonly MachineRecord[],
+  selfId: string,
+  deadAfterMs: number,
+  /** False right after the judge's own outage: the others get D to come back before silence counts. */
+  judgeSilence = true,
+): DeadSession[] {
   const self = current.find((m) => m._id === selfId);
   if (!self) return [];
   const selfSeen = self.last_seen.getTime();
@@ -143,7 +150,7 @@ export function deadSessions(previous: ReadonlyMap<string, MachineRecord>, curre
     const silentMs = selfSeen - machine.last_seen.getTime();
     if (machine.status === "stopped") {
       if ((machine.running?.length ?? 0) > 0) dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} stopped with attempts unfinished` });
-    } else if (silentMs > deadAfterMs) {
+    } else if (judgeSilence && silentMs > deadAfterMs) {
       dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} not heard from for ${(silentMs / 1000).toFixed(1)} s` });
     }
   }

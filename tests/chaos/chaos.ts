@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openMongoStore } from "../../src/store/mongo.ts";
 import type { RunRecord } from "../../src/store/types.ts";
@@ -253,6 +253,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return { ...reconcile(arrivals, runs, from, to, faultWindows, skewOf), faults, faultWindows, takeovers, clockSkewedAgent: faketime !== null, clocks, stuckStops: stuck };
   } finally {
     await Promise.all(agents.map((a) => a?.stop("SIGKILL")));
+    // CHAOS_LOGS=DIR keeps each agent's log there (their homes are removed below).
+    if (process.env.CHAOS_LOGS) {
+      mkdirSync(process.env.CHAOS_LOGS, { recursive: true });
+      agents.forEach((a, i) => a && writeFileSync(join(process.env.CHAOS_LOGS!, `agent-${i}.log`), a.log()));
+    }
     await server.stop(true);
     await mongo.stop();
     for (const home of homes) home.cleanup();

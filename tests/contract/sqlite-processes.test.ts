@@ -154,7 +154,7 @@ describe(`SQLite claims from ${PROCESSES} processes on one file, released by a b
     try {
       const serials = await store.listSerials();
       expect(serials).toHaveLength(ROUNDS);
-      for (const serial of serials) expect(serial.machine_id).toBe(winners.get(serial._id - 1)![0]);
+      for (const serial of serials) expect(serial.machine_id).toBe(winners.get(serial._id - 1)![0]!);
     } finally {
       await store.close();
     }

@@ -18,7 +18,9 @@ export default defineCommand({
     let rt = loadRuntime();
     const lock = acquireAgentLock(rt.config.home);
     try {
-      const store = await openStore(rt.config.store);
+      // An operation waits for an unreachable server about two heartbeats, not 10 s: the agent
+      // retries on its own, and notices a returning store within a heartbeat or two.
+      const store = await openStore(rt.config.store, { waitForServerMs: Math.min(10_000, Math.max(2000, 2 * rt.config.heartbeat_sec * 1000)) });
       const applyJobsFile = async () => {
         const file = rt.config.jobs_file;
         if (!file) return;
