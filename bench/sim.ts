@@ -10,7 +10,7 @@
  * sleeping) against an in-memory store (bench/lib/memory-store.ts) whose claim insert fails on a
  * duplicate `_id`, the rule the real stores use. Events are processed in time order from a
  * priority queue: heartbeats (one renewal + one membership read per agent per h), the judge's
- * re-read at a silent member's last_seen + D (DESIGN §5a.1), occurrence instants (batched per
+ * re-read at a silent member's last_seen + D, occurrence instants (batched per
  * minute), and the day's churn: agents joining, leaving gracefully, dying (and restarting).
  *
  * At each occurrence instant every running, ready agent takes its position for each due job from
@@ -379,7 +379,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
     if (a.ready) slots.push(a.slot);
     slots.sort((x, y) => x - y);
     setView(a, internView(slots));
-    // The judge's timer (§5a.1): a member silent until last_seen + D is judged then, not at the next heartbeat.
+    // The judge's timer (docs/protocol.md, "Liveness and the fence"): a member silent until last_seen + D is judged then, not at the next heartbeat.
     if (judge > now && judge < now + h && judge < a.judgeAt) {
       a.judgeAt = judge;
       queue.push(judge, EVENT.judge, a.slot, a.session);

@@ -1,7 +1,7 @@
 /**
  * An in-memory stand-in for the store, for bench/sim.ts: just enough of the protocol's shape to
  * count what a fleet would ask of MongoDB/SQLite. The one rule that matters is the real one
- * (DESIGN §5, docs/protocol.md): a claim is an insert with a given `_id`, and an insert of an `_id`
+ * (docs/protocol.md): a claim is an insert with a given `_id`, and an insert of an `_id`
  * that exists fails. Nothing here is atomic beyond that, and nothing needs to be.
  */
 
@@ -37,7 +37,7 @@ export class MemoryStore {
   readonly machines = new Map<string, MachineDoc>();
   /** Claims by `_id` → the machine (slot number) whose insert won. */
   private readonly claims = new Map<string, number>();
-  /** Claim ids by the instant they are for, oldest first, so old claims can be pruned (§5a.4). */
+  /** Claim ids by the instant they are for, oldest first, so old claims can be pruned. */
   private readonly byInstant: { instant: number; ids: string[] }[] = [];
 
   /** One claim insert: true when it won, false on a duplicate `_id`. Round trips are counted by the caller (batches). */

@@ -712,7 +712,7 @@ export class Agent {
     this.view = { machines: new Map(machines.map((m) => [m._id, m])), members, selfSeenMs, readAtMs: readAt };
     this.lastHeartbeatAt = readAt;
     this.noteFleetDifferences(machines, selfSeenMs);
-    // The next heartbeat, or earlier: when another agent would be dead, judge it then (§ "Takeover").
+    // The next heartbeat, or earlier: when another agent would be dead, judge it then (docs/protocol.md, "Liveness and the fence").
     let next = readAt + this.settings.heartbeatMs;
     for (const m of live) {
       if (m._id === this.settings.machineId) continue;

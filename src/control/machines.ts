@@ -15,7 +15,7 @@ export interface MachineSummary {
   version: string;
   pid: number;
   clock_offset_ms: number | null;
-  /** Set when the clock differs from the store's by more than a second (DESIGN §5). */
+  /** Set when the clock differs from the store's by more than a second (docs/protocol.md, "Clock skew" in README). */
   clock_warning: string | null;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Occurrence keys (DESIGN §5). An occurrence is named by its job and UTC instant, so every agent
+ * Occurrence keys (docs/protocol.md, "The one primitive"). An occurrence is named by its job and UTC instant, so every agent
  * computes the same key without talking to the others, and the store's unique `_id` decides.
  */
 export function occurrenceId(jobId: string, instantMs: number): string {

@@ -1,5 +1,5 @@
 /**
- * Placement (DESIGN §5 "Placement", §5a.8): in which order the agents allowed to run a job try each
+ * Placement (docs/protocol.md, "Placement"): in which order the agents allowed to run a job try each
  * of its occurrences. Index 0 of a job's firing order fires on time; index k tries k ×
  * `failover_step_sec` later.
  *

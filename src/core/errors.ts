@@ -1,4 +1,4 @@
-/** Exit codes of the CLI contract (DESIGN §1). */
+/** Exit codes of the CLI contract (README, "Commands"). */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;

@@ -26,7 +26,7 @@ export interface CronExpression {
   /**
    * The hour field starts with `*` (`*`, `*\/2`): the job follows the wall clock across DST
    * changes (repeated times fire twice, skipped times never). Otherwise it is a fixed-hour job
-   * that fires once per local day (DESIGN §3).
+   * that fires once per local day (README, "Time zones and DST").
    */
   readonly hourWildcard: boolean;
 }

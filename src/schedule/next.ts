@@ -2,7 +2,7 @@
  * When a schedule fires, as UTC instants (ms). Pure: time comes in as arguments, never from a
  * clock.
  *
- * Wall-clock schedules follow the Vixie cron rule (DESIGN §3). A fixed-hour job fires once per
+ * Wall-clock schedules follow the Vixie cron rule (README, "Time zones and DST"). A fixed-hour job fires once per
  * local day: a wall time in a spring-forward gap fires at the first instant after the gap, one in
  * a fall-back overlap fires at its first occurrence. A wildcard-hour job follows the wall clock:
  * repeated times fire twice, skipped times never. Gap times that collapse onto the same instant

@@ -2,7 +2,7 @@
  * IANA zones through `Intl` with an explicit `timeZone`, never the host's local-time getters, so
  * results do not depend on the `TZ` the process runs under. date-fns-tz's `fromZonedTime` is not
  * used: it silently moves gap times an hour early and picks overlap instants by host zone
- * (research §4). Wall times are resolved explicitly instead.
+ * (README, "Time zones and DST"). Wall times are resolved explicitly instead.
  */
 import {
   DAY_MS,
@@ -141,7 +141,7 @@ export function wallTimeToWallMs(wall: WallTime): number {
 /**
  * The instants at which `wall` is shown in `tz`, ascending: one normally, none in a spring-forward
  * gap, two in a fall-back overlap. Offsets are taken a day either side; a candidate counts only if
- * it reads back as the same wall time (research §4).
+ * it reads back as the same wall time (README, "Time zones and DST").
  */
 export function resolveWallTime(wall: WallTime, tz: string): number[] {
   const wallMs = wallTimeToWallMs(wall);

@@ -9,7 +9,7 @@ import { seedDailyReport, seedDataPipeline } from "../fixtures/seed-jobs.ts";
 
 /**
  * The store contract and the seed's compatibility promises, on MONGODB_URI or a throwaway FerretDB
- * v1. In CI this suite must run: no server there is a failure, not a skip (DESIGN §6).
+ * v1. In CI this suite must run: no server there is a failure, not a skip.
  */
 
 let server: TestMongo | null = null;

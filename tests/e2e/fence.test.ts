@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { openMongoStore } from "../../src/store/mongo.ts";
 import type { Store } from "../../src/store/types.ts";
 import { makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
-import { startMongo, type TestMongo } from "../support/ferretdb.ts";
+import { startMongoForSuite } from "../support/ferretdb.ts";
 
 /**
  * The fencing guarantee (docs/protocol.md, "Liveness and the fence") with real processes: agent a
@@ -17,15 +17,7 @@ import { startMongo, type TestMongo } from "../support/ferretdb.ts";
  */
 const SECOND = 1000;
 
-let mongo: TestMongo | null = null;
-let unavailable: string | null = null;
-try {
-  mongo = await startMongo();
-} catch (error) {
-  unavailable = (error as Error).message;
-  if (process.env.CI) throw new Error(`the fencing tests must run in CI, but no MongoDB-wire server is available: ${unavailable}`);
-}
-const skipReason = unavailable ? ` — SKIPPED, no MongoDB-wire server: ${unavailable.split("\n")[0]}` : "";
+const { mongo, skipReason } = await startMongoForSuite("fencing tests");
 
 interface Arrival {
   machine: string;

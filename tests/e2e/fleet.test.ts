@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { openMongoStore } from "../../src/store/mongo.ts";
 import type { RunRecord, Store } from "../../src/store/types.ts";
 import { makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
-import { startMongo, type TestMongo } from "../support/ferretdb.ts";
+import { startMongoForSuite } from "../support/ferretdb.ts";
 import { startSink, type Delivery, type Sink } from "../support/sink.ts";
 
 /**
@@ -25,16 +25,7 @@ const SECOND = 1000;
 const MACHINES = ["agent-a", "agent-b", "agent-c"] as const;
 type Machine = (typeof MACHINES)[number];
 
-let mongo: TestMongo | null = null;
-let unavailable: string | null = null;
-try {
-  mongo = await startMongo();
-} catch (error) {
-  unavailable = (error as Error).message;
-  if (process.env.CI) throw new Error(`the fleet tests must run in CI, but no MongoDB-wire server is available: ${unavailable}`);
-  console.warn(`SKIPPING the fleet tests: ${unavailable}\n  Set MONGODB_URI, or run scripts/install-ferretdb.sh (needs Go).`);
-}
-const skipReason = unavailable ? ` — SKIPPED, no MongoDB-wire server: ${unavailable.split("\n")[0]}` : "";
+const { mongo, skipReason } = await startMongoForSuite("fleet tests");
 let sink: Sink;
 let store: Store;
 const homes = new Map<Machine, TestHome>();

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { makeHome, runCli, startAgent, type CliResult, type TestHome } from "../support/cli.ts";
 
 /**
- * Secret values never appear in run records, logs or `--json` output (DESIGN §3). Every path that
+ * Secret values never appear in run records, logs or `--json` output. Every path that
  * records or logs runs here with distinctive secrets in headers, URL, body and the MongoDB URI
  * password; then every output and the store file itself are searched for them, and so are the
  * agent's /healthz, /metrics and status page (`http_port`). The agent itself must have fired

@@ -184,3 +184,11 @@ export function createHarness(startMs: number): Harness {
     },
   };
 }
+
+/** A job written the way `jobs apply` writes it (FleetCron's timestamps, revision bumped), posting to sink.test. */
+export async function addJob(h: Harness, name: string, fields: Record<string, unknown>): Promise<string> {
+  const now = new Date(h.clock.now());
+  const id = await h.store.createJob({ name, method: "POST", url: `http://sink.test/${name}?m={{machine_id}}`, created_at: now, updated_at: now, ...fields });
+  await h.store.bumpJobsRevision(new Date(h.clock.now()));
+  return id;
+}

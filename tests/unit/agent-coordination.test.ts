@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { createHarness, type Harness } from "../support/agent-harness.ts";
+import { addJob as addJobTo, createHarness, type Harness } from "../support/agent-harness.ts";
 
 /**
- * The coordination protocol (DESIGN §5) driven with a fake clock: agents on one store, time moved
+ * The coordination protocol (docs/protocol.md) driven with a fake clock: agents on one store, time moved
  * by hand, each request recorded with the machine that sent it and the (fake) instant it left.
  */
 const T0 = Date.UTC(2026, 0, 5, 12, 0, 0);
@@ -13,12 +13,7 @@ afterEach(async () => {
   await h?.close();
 });
 
-async function addJob(name: string, fields: Record<string, unknown>) {
-  const now = new Date(h.clock.now());
-  const id = await h.store.createJob({ name, method: "POST", url: `http://sink.test/${name}?m={{machine_id}}`, created_at: now, updated_at: now, ...fields });
-  await h.store.bumpJobsRevision(new Date(h.clock.now()));
-  return id;
-}
+const addJob = (name: string, fields: Record<string, unknown>) => addJobTo(h, name, fields);
 
 describe("staggered claims", () => {
   test("the lowest serial fires on time; the standby only checks, then fires when the primary is gone", async () => {

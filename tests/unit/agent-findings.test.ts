@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { AgentSettings } from "../../src/agent/agent.ts";
 import { Slots } from "../../src/agent/slots.ts";
-import { BASE_SETTINGS, createHarness, type Harness } from "../support/agent-harness.ts";
+import { addJob as addJobTo, BASE_SETTINGS, createHarness, type Harness } from "../support/agent-harness.ts";
 
 /**
  * Regression tests for the findings of the coordination review (issue 10, item 6), one each, on
@@ -15,12 +15,7 @@ afterEach(async () => {
   await h?.close();
 });
 
-async function addJob(name: string, fields: Record<string, unknown>) {
-  const now = new Date(h.clock.now());
-  const id = await h.store.createJob({ name, method: "POST", url: `http://sink.test/${name}?m={{machine_id}}`, created_at: now, updated_at: now, ...fields });
-  await h.store.bumpJobsRevision(new Date(h.clock.now()));
-  return id;
-}
+const addJob = (name: string, fields: Record<string, unknown>) => addJobTo(h, name, fields);
 
 const occurrence = (jobId: string, at: number) => `${jobId}@${new Date(at).toISOString()}`;
 

@@ -12,7 +12,7 @@ import {
   type PlacementMode,
 } from "../../src/coordinator/placement.ts";
 
-/** Placement (DESIGN §5 "Placement", §5a.8): pure functions, so plain tables and seeded fuzzing. */
+/** Placement (docs/protocol.md, "Placement"): pure functions, so plain tables and seeded fuzzing. */
 
 function member(machineId: string, over: Partial<Member> = {}): Member {
   return { machineId, serial: null, tags: {}, live: true, ready: true, ...over };

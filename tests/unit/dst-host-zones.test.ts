@@ -1,6 +1,6 @@
 /**
  * The DST tables must give the same instants whatever zone the host runs in (date-fns-tz does not:
- * research §4). Each host zone needs its own process, because a runtime reads `TZ` at start-up.
+ * README, "Time zones and DST"). Each host zone needs its own process, because a runtime reads `TZ` at start-up.
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";

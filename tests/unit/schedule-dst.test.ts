@@ -1,5 +1,5 @@
 /**
- * DST tables for the Vixie cron rule (DESIGN §3), with exact UTC instants. This file is also run by
+ * DST tables for the Vixie cron rule (README, "Time zones and DST"), with exact UTC instants. This file is also run by
  * `dst-host-zones.test.ts` under several host `TZ` values: the answers must not change.
  */
 import { describe, expect, test } from "bun:test";

@@ -5,7 +5,7 @@
  * 30-minute DST (Lord Howe), a 2-hour DST (Troll), a 45-minute zone (Chatham), Ramadan suspensions
  * (Casablanca) and Samoa skipping 2011-12-30.
  *
- * The oracles follow DESIGN §3 literally: wildcard-hour jobs fire at every minute whose wall time
+ * The oracles follow the README's DST rule literally: wildcard-hour jobs fire at every minute whose wall time
  * matches; fixed-hour jobs fire once per matching local day and wall time, at its first instant, or
  * at the end of the gap when it has none.
  *
