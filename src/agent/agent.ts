@@ -222,7 +222,7 @@ export class Agent {
       const guardAt = this.guardOverlaps(tick);
       // A heartbeat in flight wakes the loop when it ends; until then its time is not a reason to wake.
       const heartbeatAt = this.heartbeatInFlight ? Number.POSITIVE_INFINITY : this.nextHeartbeatAt;
-      const until = Math.min(heartbeatAt, this.earliestDue(), guardAt, this.nextHousekeepingAt);
+      const until = Math.min(heartbeatAt, this.earliestDue() - this.timing.claimLeadMs, guardAt, this.nextHousekeepingAt);
       this.wake = new AbortController();
       await this.clock.sleep(Math.max(0, until - this.clock.now()), AbortSignal.any([this.wake.signal, this.stopSignal.signal]));
     }
@@ -266,7 +266,7 @@ export class Agent {
     // One batch per (instant, place in the order): all of an agent's claims for one moment.
     const groups = new Map<string, { instant: number; position: number; jobs: Job[] }>();
     for (const [id, at] of this.nextAt) {
-      if (at > now) continue;
+      if (at > now + this.timing.claimLeadMs) continue;
       const job = this.jobSet.jobs.get(id);
       if (!job) {
         this.nextAt.delete(id);
@@ -306,7 +306,8 @@ export class Agent {
 
   /** All of one agent's occurrences at one instant and place share one wait and one batched claim. */
   private async fireGroup(instant: number, position: number, dispatched: Job[]): Promise<void> {
-    const delay = instant + position * this.timing.failoverStepMs - this.clock.now();
+    const turn = instant + position * this.timing.failoverStepMs;
+    const delay = turn - this.timing.claimLeadMs - this.clock.now();
     if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
     if (this.stopping) return;
     // The job as it is now: one deleted, disabled or edited during the wait is not fired as it was.
@@ -319,15 +320,16 @@ export class Agent {
       this.missedDuringOutage.push(...occurrences);
       return;
     }
-    await this.claimAndRun(occurrences, "schedule", position);
+    await this.claimAndRun(occurrences, "schedule", position, turn);
   }
 
   /**
    * One batched claim for occurrences of this agent: `running` claims, and `skipped` records for
    * those that would overlap a run still going here or anywhere the fleet published.
    */
-  private async claimAndRun(occurrences: Occurrence[], trigger: RunTrigger, position: number): Promise<void> {
+  private async claimAndRun(occurrences: Occurrence[], trigger: RunTrigger, position: number, turn = 0): Promise<void> {
     const now = this.clock.now();
+    const startAt = Math.max(now, turn);
     const records: RunRecord[] = [];
     for (const { job, instant } of occurrences) {
       const key = occurrenceId(job.id, instant);
@@ -335,7 +337,7 @@ export class Agent {
       if (job.overlap === "skip" && this.runningAnywhere(job.id, instant)) {
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `overlap: the previous run of "${job.name}" was still running (overlap: skip)` });
       } else {
-        records.push(this.newRun(job, key, 1, instant, trigger, "running", now));
+        records.push({ ...this.newRun(job, key, 1, instant, trigger, "running", now), started_at: new Date(startAt) });
       }
     }
     if (records.length === 0) return;
@@ -359,7 +361,7 @@ export class Agent {
       // A claim acknowledged after the fence deadline never runs: its session is dead, and the
       // takeover of that session re-runs it (docs/protocol.md, "Claims").
       if (this.fence.session !== session || !this.fence.mayWrite()) continue;
-      this.track(this.runAttempt(job, run, position));
+      this.track(this.runAttempt(job, run, position, startAt));
     }
   }
 
@@ -455,7 +457,7 @@ export class Agent {
   }
 
   /** Runs a won attempt in a slot; listed in the heartbeat (its lease) from now until it ends. */
-  private runAttempt(job: Job, run: RunRecord, position: number): Promise<void> {
+  private runAttempt(job: Job, run: RunRecord, position: number, notBefore = 0): Promise<void> {
     const fence = this.attemptFence();
     const entry: RunningAttempt = { job, run, done: Promise.resolve(), finished: false };
     this.running.set(run._id, entry);
@@ -477,6 +479,10 @@ export class Agent {
       await this.slots.acquire();
       slotHeld = true;
       try {
+        // Claimed a moment before its turn: the request leaves at the turn (a stop does not cut
+        // this short: the claim is won and is run).
+        const early = notBefore - this.clock.now();
+        if (early > 0) await this.clock.sleep(early);
         safely(() => this.observer.runStarted(run, position));
         const outcome = await executeAttempt(this.executeContext(), job, run, fence, sink);
         safely(() => this.observer.runFinished(outcome));
@@ -665,7 +671,7 @@ export class Agent {
     await this.refreshJobCatalog();
     await this.applyCommandInbox();
     if (!this.stopping && this.scheduling) {
-      const owned = [...this.jobSet.jobs.values()].filter((job) => this.positionFor(job) === 0);
+      const owned = [...this.jobSet.jobs.values()].filter((job) => job.alert_after_sec !== undefined && this.positionFor(job) === 0);
       await this.deadman.check(owned, this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
     }
   }

@@ -29,6 +29,8 @@ export interface Timing extends TimingSettings {
   catchupCap: number;
   /** How late past its turn an occurrence may still be claimed as an on-time fire. */
   lateToleranceMs: number;
+  /** An agent claims this long before its turn and sends at the turn: the claim's round trip is not lateness. */
+  claimLeadMs: number;
   /** History and command pruning, off the heartbeat. */
   housekeepingEveryMs: number;
 }
@@ -59,6 +61,7 @@ export function deriveTiming(s: TimingSettings): Timing {
     maxAttempts: 3,
     catchupCap: 100,
     lateToleranceMs: 2000,
+    claimLeadMs: 50,
     housekeepingEveryMs: 3_600_000,
   };
 }

@@ -280,7 +280,15 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       // FerretDB v1 hands only a bare `{_id}` filter to SQLite; with `status` too it decodes the whole
       // run history in Go for every update (and is not atomic either), so there the fence guards it.
       const filter = (id: string) => (ferretV1 ? { _id: id } : { _id: id, status: "running" });
-      const ops = finals.map(({ id, patch }) => ({ updateOne: { filter: filter(id), update: setAndUnset(patch) } })) as unknown as AnyBulkWriteOperation[];
+      // On FerretDB v1 each update of one `update` command keeps its query's rows (and, with the
+      // PostgreSQL handler, a pool connection) open until the whole command is done: a `multi: false`
+      // match is never read to its end and msg_update.go closes the iterators only on return. Each
+      // UPDATE then needs one more connection, so a batch of 50 (or 3 agents' batches of 20) takes
+      // the whole pool of 50 and waits forever for another; FerretDB then answers nothing, not even
+      // a ping. With `multi: true` the `_id` query is read to its end, which frees its connection
+      // before the next update: a command holds at most two. `_id` is unique: the same write.
+      const kind = ferretV1 ? "updateMany" : "updateOne";
+      const ops = finals.map(({ id, patch }) => ({ [kind]: { filter: filter(id), update: setAndUnset(patch) } })) as unknown as AnyBulkWriteOperation[];
       await runs.bulkWrite(ops, { ordered: false });
     },
     async listRunning(machineId) {
