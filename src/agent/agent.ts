@@ -11,7 +11,7 @@ import { firingOrder, positionOf, type Member, type PlacementMode } from "../coo
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
 import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
-import { createRedactor } from "../executor/redact.ts";
+import { createRedactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";

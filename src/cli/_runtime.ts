@@ -5,7 +5,7 @@ import { loadConfig, type ResolvedConfig } from "../config/load.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import { systemClock } from "../core/clock.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
-import { createRedactor } from "../executor/redact.ts";
+import { createRedactor } from "../core/redact.ts";
 import { openStore } from "../store/index.ts";
 import type { Store } from "../store/types.ts";
 import { VERSION } from "../version.ts";

@@ -2,7 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import { StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { runChain, type ChainResult } from "../executor/chain.ts";
-import type { Redactor } from "../executor/redact.ts";
+import type { Redactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { wallParts } from "../schedule/zone.ts";
 import type { FinalWrite, RunRecord, StepRecord, Store } from "../store/types.ts";

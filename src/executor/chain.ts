@@ -6,7 +6,7 @@
 import type { HttpAction } from "../jobs/types.ts";
 import type { StepRecord } from "../store/types.ts";
 import { sendRequest, type HttpAttempt, type HttpRequest } from "./http.ts";
-import { createRedactor, type Redactor } from "./redact.ts";
+import { createRedactor, type Redactor } from "../core/redact.ts";
 import { isRetryableStatus, retryDelayMs } from "./retry.ts";
 import { renderString, renderValue, TemplateError, type StepOutput, type TemplateContext } from "./template.ts";
 import { whenMismatch, type WallParts } from "./when.ts";

@@ -1,6 +1,6 @@
 import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWriteError, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
 import { ConfigError, StoreError } from "../core/errors.ts";
-import { createRedactor, redactUri } from "../executor/redact.ts";
+import { createRedactor, redactUri } from "../core/redact.ts";
 import type { ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
 
 /**

@@ -3,7 +3,7 @@ import { createConsola, type LogObject } from "consola";
 import { StoreError } from "../../src/core/errors.ts";
 import { silentLogger } from "../../src/core/logger.ts";
 import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext, type FinalSink } from "../../src/coordinator/attempt.ts";
-import { createRedactor } from "../../src/executor/redact.ts";
+import { createRedactor } from "../../src/core/redact.ts";
 import type { HttpAction, Job } from "../../src/jobs/types.ts";
 import type { FinalWrite } from "../../src/store/types.ts";
 import { FakeClock, settle } from "../support/fake-clock.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createRedactor, MASK, redactUri } from "../../src/executor/redact.ts";
+import { createRedactor, MASK, redactUri } from "../../src/core/redact.ts";
 
 describe("createRedactor", () => {
   test("masks every occurrence, longest secret first", () => {
