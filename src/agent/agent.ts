@@ -334,7 +334,7 @@ export class Agent {
     for (const { job, instant } of occurrences) {
       const key = occurrenceId(job.id, instant);
       if (this.guarded.delete(key)) continue; // already recorded skipped ahead of time
-      if (job.overlap === "skip" && this.runningAnywhere(job.id, instant)) {
+      if (job.overlap === "skip" && this.runningHere(job.id, instant)) {
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `overlap: the previous run of "${job.name}" was still running (overlap: skip)` });
       } else {
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "running", now), started_at: new Date(startAt) });
@@ -365,13 +365,13 @@ export class Agent {
     }
   }
 
-  /** Whether an attempt of the job that started before `instant` runs here or (as last published) anywhere. */
-  private runningAnywhere(jobId: string, instant: number): boolean {
+  /**
+   * Whether an attempt of the job that started before `instant` still runs here. A run elsewhere is
+   * not looked up: its runner, not being the owner, records the next occurrence skipped ahead of
+   * time (guardOverlaps); the heartbeats' lists are too old to say whether it still runs now.
+   */
+  private runningHere(jobId: string, instant: number): boolean {
     for (const { run, finished } of this.running.values()) if (!finished && run.job_id === jobId && run.scheduled_for.getTime() < instant) return true;
-    for (const machine of this.view.machines.values()) {
-      if (machine._id === this.settings.machineId || !isLiveMachine(machine, this.view.selfSeenMs, this.timing.deadAfterMs)) continue;
-      for (const r of machine.running ?? []) if (r.job_id === jobId && new Date(r.scheduled_for).getTime() < instant) return true;
-    }
     return false;
   }
 
@@ -388,10 +388,13 @@ export class Agent {
     for (const { job, finished } of this.running.values()) {
       if (finished || job.overlap !== "skip" || seen.has(job.id)) continue;
       seen.add(job.id);
+      // The job's owner decides its next occurrence from what it runs, at the claim itself; only a
+      // runner that is not the owner (the job moved, or it fired as a standby) must tell the fleet.
+      if (this.positionFor(job) === 0) continue;
       const at = this.nextAt.get(job.id);
       if (at === undefined) continue;
       const after = nextFireAfter(job.schedule, this.tzOf(job), at);
-      const guardAt = at - overlapGuardMs(this.timing, after === null ? 60_000 : after - at);
+      const guardAt = at - overlapGuardMs(this.timing, after === null ? 60_000 : after - at, this.lastRoundTripMs);
       const key = occurrenceId(job.id, at);
       if (this.guarded.has(key)) continue;
       if (guardAt <= now) {
@@ -501,6 +504,9 @@ export class Agent {
    * back into `success` (docs/protocol.md, "Final writes").
    */
   private async writeFinal(run: RunRecord, final: FinalWrite): Promise<void> {
+    // A process thawed past its fence deadline may read a buffered answer before its fence timer
+    // runs: the deadline is checked here too.
+    this.fence.lapseIfPast();
     if (run.session !== this.fence.session) {
       try {
         if ((await this.store.getRuns([attemptId(run.run_id, run.attempt + 1)])).length > 0) {
@@ -695,6 +701,7 @@ export class Agent {
     const session = this.fence.session;
     await this.store.beat(this.machineRecord(), new Date(sentAt));
     const ackedAt = this.clock.now();
+    this.lastRoundTripMs = ackedAt - sentAt;
     this.publishedSession = session;
     if (this.heartbeatFailed) {
       this.heartbeatFailed = false;
@@ -728,6 +735,8 @@ export class Agent {
   }
 
   private clockOffsetMs: number | null = null;
+  /** The last heartbeat's round trip: how long before an instant an overlap guard must be written. */
+  private lastRoundTripMs = 0;
   /** The session the last acknowledged heartbeat carried. */
   private publishedSession: string | null = null;
   private heartbeatFailed = false;
@@ -789,6 +798,9 @@ export class Agent {
     for (const dead of deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs, judgeSilence)) {
       const key = `${dead.machineId}/${dead.session}`;
       if (this.handledSessions.has(key)) continue;
+      // Replaced by a live session of the same machine: that agent takes its own old attempts over
+      // (should it die first, its silence makes them everyone's).
+      if (dead.replaced && dead.machineId !== this.settings.machineId) continue;
       this.handledSessions.add(key);
       this.track(this.takeOver(dead));
     }

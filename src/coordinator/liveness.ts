@@ -119,6 +119,11 @@ export interface DeadSession {
   session: string;
   running: MachineRecord["running"];
   why: string;
+  /**
+   * The machine itself is alive under a new session (a lapsed fence, or a restart): it takes over
+   * its own old attempts, knowing which it is still finishing; the others leave them to it.
+   */
+  replaced: boolean;
 }
 
 /**
@@ -144,14 +149,14 @@ export function deadSessions(
     // A restart (or a lapsed fence) replaced the session: the old one is dead even with nothing
     // published, since a claim may have been in flight (the takeover scans for it).
     if (before?.session && machine.session !== before.session && (before.status !== "stopped" || (before.running?.length ?? 0) > 0)) {
-      dead.push({ machineId: machine._id, session: before.session, running: before.running ?? [], why: `${machine._id} restarted (new session)` });
+      dead.push({ machineId: machine._id, session: before.session, running: before.running ?? [], why: `${machine._id} restarted (new session)`, replaced: true });
     }
     if (machine._id === selfId || !machine.session || machine.protocol !== 2) continue;
     const silentMs = selfSeen - machine.last_seen.getTime();
     if (machine.status === "stopped") {
-      if ((machine.running?.length ?? 0) > 0) dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} stopped with attempts unfinished` });
+      if ((machine.running?.length ?? 0) > 0) dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} stopped with attempts unfinished`, replaced: false });
     } else if (judgeSilence && silentMs > deadAfterMs) {
-      dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} not heard from for ${(silentMs / 1000).toFixed(1)} s` });
+      dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} not heard from for ${(silentMs / 1000).toFixed(1)} s`, replaced: false });
     }
   }
   return dead;

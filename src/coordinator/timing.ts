@@ -96,10 +96,13 @@ export function timingWarnings(s: TimingSettings): string[] {
 
 /**
  * G of docs/protocol.md ("Overlap"): how long before the next instant the runner of a still running
- * `overlap: skip` job records that occurrence as skipped, so no other agent starts it.
+ * `overlap: skip` job records that occurrence as skipped, so no other agent starts it. It must land
+ * before the owner's claim (the claim lead, plus the write's round trip as last measured, plus a
+ * margin), and no earlier than needed: a run that ends in between would be skipped for nothing.
  */
-export function overlapGuardMs(t: Timing, intervalMs: number): number {
-  return Math.max(1, Math.min(intervalMs / 2, 2 * t.storeClockStepMs + t.roundTripMs));
+export function overlapGuardMs(t: Timing, intervalMs: number, measuredRoundTripMs: number): number {
+  const needed = t.claimLeadMs + 2 * Math.min(measuredRoundTripMs, t.roundTripMs) + 100;
+  return Math.max(1, Math.min(intervalMs / 2, needed));
 }
 
 /** How long after an instant the last agent in a job's order would try: older occurrences are catch-up. */

@@ -40,12 +40,12 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       appName: opts.appName ?? "fleetcron",
       serverSelectionTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000,
       connectTimeoutMS: opts.serverSelectionTimeoutMS ?? 10_000,
-      // Claims and final writes are batched, so a few connections carry an agent: the driver's
-      // default of 100 per agent costs memory, and on FerretDB's PostgreSQL handler each one holds a
-      // PostgreSQL connection (a few agents exhausted max_connections and stalled the server).
-      maxPoolSize: 8,
       // Polling instead of a second, streaming monitor connection per server.
       serverMonitoringMode: "poll",
+      // No operation waits forever on a connection that stopped answering (a paused or cut-off
+      // server): it fails as a store error and the agent retries.
+      socketTimeoutMS: 60_000,
+      waitQueueTimeoutMS: 30_000,
       // Optional record fields are left out, not stored as null, so documents read back as they were written.
       ignoreUndefined: true,
     });

@@ -225,7 +225,7 @@ describe("deadSessions", () => {
 
   test("a changed session is a death even with nothing listed (a claim may have been in flight)", () => {
     const result = deadSessions(view(self, machine("a")), [self, machine("a", { session: "a-s2" })], SELF, D);
-    expect(result).toEqual([{ machineId: "a", session: "a-s1", running: [], why: "a restarted (new session)" }]);
+    expect(result).toEqual([{ machineId: "a", session: "a-s1", running: [], why: "a restarted (new session)", replaced: true }]);
   });
 
   test("a changed session after a clean stop is no death; after a stop with attempts listed it is", () => {

@@ -57,6 +57,7 @@ function deadSession(running: RunRecord[] = [], over: Partial<DeadSession> = {})
     session: "s-a",
     running: running.map((r) => ({ id: r._id, job_id: r.job_id, scheduled_for: r.scheduled_for })),
     why: "m-a not heard from for 16.0 s",
+    replaced: false,
     ...over,
   };
 }

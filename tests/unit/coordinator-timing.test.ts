@@ -138,10 +138,11 @@ describe("timingViolations and timingWarnings", () => {
 
 describe("overlapGuardMs and staggerWindowMs", () => {
   const t = deriveTiming(settings(5, 15));
-  test("G = min(interval/2, 2J + R), at least 1 ms", () => {
-    expect(overlapGuardMs(t, 60_000)).toBe(4000);
-    expect(overlapGuardMs(t, 2000)).toBe(1000);
-    expect(overlapGuardMs(t, 1)).toBe(1);
+  test("G = min(interval/2, claim lead + 2 × the measured round trip (at most R) + 100 ms), at least 1 ms", () => {
+    expect(overlapGuardMs(t, 60_000, 10)).toBe(50 + 20 + 100);
+    expect(overlapGuardMs(t, 60_000, 60_000)).toBe(50 + 2 * t.roundTripMs + 100);
+    expect(overlapGuardMs(t, 200, 10)).toBe(100);
+    expect(overlapGuardMs(t, 1, 10)).toBe(1);
   });
   test("the stagger window is one step per position plus a second", () => {
     expect(staggerWindowMs(t, 3)).toBe(4000);
