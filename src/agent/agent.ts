@@ -513,8 +513,12 @@ export class Agent {
           this.log.warn(`${run._id}: finished after this agent's fence deadline and attempt ${run.attempt + 1} was taken over; its result (${final.patch.status}) is not recorded`);
           return;
         }
+        // Written at once, not a flush window later: the check above must still hold when it lands.
+        await this.store.finishRuns([final]);
+        return;
       } catch {
-        // Unknown: the writer's filtered update still refuses a record already marked lost.
+        // Unknown: handed to the writer, which retries (and whose filtered update, where the store
+        // has one, still refuses a record already marked lost).
       }
     }
     await this.finals.write(final);

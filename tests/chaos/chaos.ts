@@ -276,10 +276,23 @@ function reconcile(arrivals: Arrival[], runs: RunRecord[], from: number, to: num
   const excused = (at: number) => windows.some((w) => w.kind === "store outage" && at >= w.from - 1000 && at <= w.to + CATCHUP_SETTLE_MS);
   // An attempt of a killed or paused agent holds its lease until it expires, then its successor
   // runs (1.5 s for `slow`): an overlap: skip job is rightly skipped meanwhile, and only then.
+  // An overlap skip is accounted for when the records show the previous run still going at the
+  // instant (by the recording agent's clock, hence the skew allowance), or near a kill or pause
+  // (whose interrupted run leaves no finish time).
+  const overlapProven = (at: number, record: RunRecord) =>
+    runs.some(
+      (r) =>
+        r.job_id === record.job_id &&
+        r.scheduled_for.getTime() < at &&
+        r.started_at !== undefined &&
+        r.finished_at !== undefined &&
+        r.started_at.getTime() <= at + SKEW_MS &&
+        r.finished_at.getTime() >= at - SKEW_MS - 500,
+    );
   const overlapExcused = (at: number, record: RunRecord | undefined) =>
     record?.status === "skipped" &&
     (record.reason ?? "").startsWith("overlap:") &&
-    windows.some((w) => w.kind !== "store outage" && at >= w.from - 2000 && at <= Math.max(w.to, w.from + LEASE_MS) + 4000);
+    (overlapProven(at, record) || windows.some((w) => w.kind !== "store outage" && at >= w.from - 2000 && at <= Math.max(w.to, w.from + LEASE_MS) + 4000));
   const jobIds = new Map(runs.map((r) => [r.job_name, r.job_id]));
 
   // No lost attempt is left without a successor, in the whole history (not only the reconciled span).
