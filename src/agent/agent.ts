@@ -57,6 +57,8 @@ export interface AgentDeps {
 
 /** The coordination protocol version this agent speaks (docs/protocol.md, "Upgrades"). */
 export const PROTOCOL_VERSION = 2;
+/** How long a stopping agent waits for aborted attempts and for its last results to be stored. */
+const STOP_GRACE_MS = 5000;
 const CATCHUP_RECORD_CAP = 1000;
 
 interface Occurrence {
@@ -990,6 +992,16 @@ export class Agent {
     return staggerWindowMs(this.timing, this.view.members.length);
   }
 
+  /** Waits for `work`, but no longer than `ms` (a stop must end even when the store does not answer). */
+  private async atMost(ms: number, work: Promise<unknown>): Promise<void> {
+    const done = new AbortController();
+    void work.then(
+      () => done.abort(),
+      () => done.abort(),
+    );
+    await this.clock.sleep(ms, done.signal);
+  }
+
   private track(work: Promise<unknown>): void {
     const tracked = work.catch((error) => {
       if (error instanceof StoreError) this.health.failed(this.clock.now(), error);
@@ -1016,33 +1028,35 @@ export class Agent {
   }
 
   private async shutdown(): Promise<void> {
-    const running = [...this.running.values()];
-    if (running.length > 0) {
+    // Attempts still sending requests; those only waiting for their result to be stored do not
+    // hold the stop (their results are flushed below).
+    const sending = () => [...this.running.values()].filter((r) => !r.finished);
+    if (sending().length > 0) {
       // Heartbeats go on while running work finishes: they are its lease.
       const deadlineAt = this.clock.now() + this.settings.shutdownTimeoutMs;
-      const finished = Promise.allSettled(running.map((r) => r.done));
-      void finished.then(() => this.wake.abort());
-      while (this.running.size > 0 && this.clock.now() < deadlineAt) {
+      while (sending().length > 0 && this.clock.now() < deadlineAt) {
         if (this.clock.now() >= this.nextHeartbeatAt && !this.heartbeatInFlight) this.track(this.heartbeatTick());
         this.wake = new AbortController();
-        if (this.running.size === 0) break;
         const heartbeatAt = this.heartbeatInFlight ? Number.POSITIVE_INFINITY : this.nextHeartbeatAt;
-        await this.clock.sleep(Math.max(0, Math.min(heartbeatAt, deadlineAt) - this.clock.now()), this.wake.signal);
-        void finished.then(() => this.wake.abort());
+        await this.clock.sleep(Math.max(0, Math.min(heartbeatAt, deadlineAt, this.clock.now() + 100) - this.clock.now()), this.wake.signal);
       }
-      if (this.running.size > 0) {
-        this.log.warn(`shutdown deadline passed: aborting ${this.running.size} attempt(s)`);
+      const left = sending();
+      if (left.length > 0) {
+        this.log.warn(`shutdown deadline passed: aborting ${left.length} attempt(s)`);
         this.hardStop.abort(new Error("agent shut down"));
-        await finished;
+        await this.atMost(STOP_GRACE_MS, Promise.allSettled(left.map((r) => r.done)));
       }
     }
-    await this.finals.flush();
+    // Results are written if the store answers within the grace; those it does not take are
+    // listed as running in the last heartbeat, so another agent takes them over.
+    await this.atMost(STOP_GRACE_MS, this.finals.flush());
     // Claims, heartbeats and catch-ups still under way get a short grace, not a veto over stopping.
     const settled = new AbortController();
     void Promise.allSettled([...this.inFlight]).then(() => settled.abort());
     await this.clock.sleep(Math.min(this.settings.shutdownTimeoutMs, 5000), settled.signal);
     if (!settled.signal.aborted) this.log.warn(`stopping with ${this.inFlight.size} store operation(s) still unanswered`);
-    await this.finals.flush();
+    await this.atMost(STOP_GRACE_MS, this.finals.flush());
+    if (this.finals.size > 0) this.log.warn(`stopping with ${this.finals.size} result(s) not recorded: the store did not take them; those attempts will be taken over`);
     this.fence.close();
     try {
       await this.serials.release();

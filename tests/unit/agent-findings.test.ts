@@ -223,6 +223,21 @@ describe("review findings", () => {
     expect(h.calls.filter((c) => c.runId === runId)).toHaveLength(1);
   });
 
+  test("a stop ends within its grace when the store does not take the last results; the attempt is left for takeover", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("minutely", { every: "1m" });
+    const a = h.startAgent("a");
+    await h.clock.advanceTo(T0 + MINUTE + 100); // delivered; its result waits for the flush window
+    a.cut(true);
+    a.agent.stop("SIGTERM");
+    let stopped = false;
+    void a.done.then(() => (stopped = true));
+    await h.clock.advance(20_000);
+    expect(stopped).toBe(true);
+    // Not recorded as finished: still running, for another agent to take over (at least once).
+    expect((await h.store.getRun(occurrence(jobId, T0 + MINUTE)))?.status).toBe("running");
+  });
+
   test("n: a command from a CLI whose clock is behind is applied; a failed acknowledgement is retried", async () => {
     h = createHarness(T0 + 1000);
     const a = h.startAgent("a");
