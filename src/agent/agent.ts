@@ -78,9 +78,6 @@ interface RunningAttempt {
 interface FleetView {
   machines: Map<string, MachineRecord>;
   members: Member[];
-  /** This agent's own `last_seen` on the store's clock, and the local time it was read. */
-  selfSeenMs: number;
-  readAtMs: number;
 }
 
 /**
@@ -105,7 +102,7 @@ export class Agent {
   private slots: Slots;
   private jobSet: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   private readonly nextAt = new Map<string, number>();
-  private view: FleetView = { machines: new Map(), members: [], selfSeenMs: 0, readAtMs: 0 };
+  private view: FleetView = { machines: new Map(), members: [] };
   private jobsRevision: string | null = null;
   private readonly startedAt: number;
   private readonly appliedCommands = new Set<string>();
@@ -728,7 +725,7 @@ export class Agent {
       .filter((m) => m._id !== this.settings.machineId || !this.stopping)
       .map((m) => ({ machineId: m._id, serial: m.serial ?? null, tags: m.tags ?? {}, live: true, ready: m.ready === true }));
     this.pendingJudgement = { previous, machines };
-    this.view = { machines: new Map(machines.map((m) => [m._id, m])), members, selfSeenMs, readAtMs: readAt };
+    this.view = { machines: new Map(machines.map((m) => [m._id, m])), members };
     this.lastHeartbeatAt = readAt;
     this.noteFleetDifferences(machines, selfSeenMs);
     // The next heartbeat, or earlier: when another agent would be dead, judge it then (docs/protocol.md, "Liveness and the fence").
