@@ -285,24 +285,13 @@ export class Placer {
 
   /** Position of members[memberIndex] in the key's firing order, or −1 when it may not fire it. */
   positionIndex(memberIndex: number, placementKey: string, runOn?: RunOn): number {
-    const mask = this.mask(runOn);
-    const n = this.cand.length;
-    let me = -1;
-    for (let c = 0; c < n; c++) if (this.cand[c] === memberIndex) me = c;
-    if (me === -1 || (mask !== null && mask[me] === 0)) return -1;
-    let pos = 0;
-    if (this.mode === "serial") {
-      for (let c = 0; c < me; c++) if (mask === null || mask[c] === 1) pos++;
-      return pos;
-    }
-    this.score(placementKey, mask);
-    for (let c = 0; c < n; c++) if (c !== me && this.scores[c]! >= 0 && this.ahead(c, me)) pos++;
-    return pos;
+    if (this.mode === "spread") this.score(placementKey, this.mask(runOn));
+    return this.positionAfterOwner(memberIndex, runOn);
   }
 
   /**
-   * positionIndex for the key of the last ownerIndex call, reusing its scores (no second hash pass).
-   * Used by placeAll.
+   * positionIndex for the key whose scores were filled last (by ownerIndex or positionIndex),
+   * without a second hash pass. Used by placeAll.
    */
   positionAfterOwner(memberIndex: number, runOn?: RunOn): number {
     const mask = this.mask(runOn);
