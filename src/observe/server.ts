@@ -7,7 +7,8 @@ import { CONTENT_TYPE } from "./exposition.ts";
 import { assessHealth } from "./health.ts";
 import type { FleetMetrics } from "./metrics.ts";
 import { renderStatusPage } from "./page.ts";
-import { gatherStatus } from "./status-data.ts";
+import { StatusCache } from "./status-cache.ts";
+import { gatherStatus, type StatusData } from "./status-data.ts";
 
 export interface ObserveDeps {
   snapshot: () => AgentSnapshot;
@@ -19,6 +20,8 @@ export interface ObserveDeps {
   storeTimeoutMs?: number;
   /** Runs listed on the page. */
   recentRuns?: number;
+  /** The page shows the store as read at most this long ago (one gathering at a time). */
+  statusMaxAgeMs?: number;
 }
 
 const COMMON_HEADERS = {
@@ -40,6 +43,19 @@ function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> 
 /** The HTTP handler, without a socket: `/healthz`, `/metrics`, `/` (tests call it directly). */
 export function createObserveHandler(deps: ObserveDeps): (req: Request) => Promise<Response> {
   const timeoutMs = deps.storeTimeoutMs ?? 5000;
+  // Page loads share one gathering: /healthz and /metrics never wait on it (they read the agent).
+  const status = new StatusCache((now) => {
+    const snapshot = deps.snapshot();
+    return gatherStatus(deps.store, {
+      now,
+      deadAfterMs: snapshot.deadAfterMs,
+      defaultTz: snapshot.defaultTz,
+      secretKeys: snapshot.secretKeys,
+      thisMachine: snapshot.machineId,
+      failures: 10,
+      recentRuns: deps.recentRuns ?? 30,
+    });
+  }, deps.clock, deps.statusMaxAgeMs ?? 5000);
   return async (req) => {
     const url = new URL(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -59,22 +75,10 @@ export function createObserveHandler(deps: ObserveDeps): (req: Request) => Promi
     if (url.pathname === "/" || url.pathname === "/index.html") {
       const snapshot = deps.snapshot();
       const health = assessHealth(snapshot, now);
-      let data = null;
+      let data: StatusData | null = null;
       let storeError: string | undefined;
       try {
-        data = await withTimeout(
-          gatherStatus(deps.store, {
-            now,
-            deadAfterMs: snapshot.deadAfterMs,
-            defaultTz: snapshot.defaultTz,
-            secretKeys: snapshot.secretKeys,
-            thisMachine: snapshot.machineId,
-            failures: 10,
-            recentRuns: deps.recentRuns ?? 30,
-          }),
-          timeoutMs,
-          "the store",
-        );
+        data = (await withTimeout(status.get(), timeoutMs, "the store")).data;
       } catch (error) {
         storeError = (error as Error).message;
       }
