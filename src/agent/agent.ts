@@ -1,21 +1,24 @@
+import type { FlowLimit } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import { ConfigError, StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
-import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext } from "../coordinator/attempt.ts";
+import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext, type FinalSink } from "../coordinator/attempt.ts";
 import { planCatchup } from "../coordinator/catchup.ts";
 import { claimBatch, newNonce } from "../coordinator/claim.ts";
 import { DeadManSwitch } from "../coordinator/deadman.ts";
 import { deadSessions, Fence, isLiveMachine, type DeadSession } from "../coordinator/liveness.ts";
 import { attemptId, occurrenceId } from "../coordinator/occurrence.ts";
-import { firingOrder, positionOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
+import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
 import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
 import { createRedactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
+import { jitterOffsetMs } from "../schedule/jitter.ts";
 import { firesBetween, nextFireAfter } from "../schedule/next.ts";
 import type { CommandRecord, FinalWrite, MachineRecord, RunRecord, RunStatus, RunTrigger, Store } from "../store/types.ts";
+import { FlowLimits } from "./flow-limits.ts";
 import { loadJobSet, type JobSet } from "./job-set.ts";
 import { Slots } from "./slots.ts";
 
@@ -39,6 +42,8 @@ export interface AgentSettings {
   userAgent: string;
   placement?: PlacementMode;
   tags?: Record<string, string>;
+  /** Config `limits`: flow control shared by the jobs that name one. */
+  limits?: Record<string, FlowLimit>;
 }
 
 export interface AgentDeps {
@@ -100,6 +105,9 @@ export class Agent {
   private readonly finals: FinalWriter;
   private lastHeartbeatAt: number | null = null;
   private slots: Slots;
+  private readonly flow: FlowLimits;
+  /** When an occurrence last could not get a run slot in time (saturation, shown by /healthz). */
+  private slotSkippedAt: number | null = null;
   private jobSet: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   private readonly nextAt = new Map<string, number>();
   private view: FleetView = { machines: new Map(), members: [] };
@@ -144,6 +152,7 @@ export class Agent {
     this.health = new ObservedStoreHealth(deps.log, this.observer);
     this.deadman = new DeadManSwitch(this.observer);
     this.slots = new Slots(deps.settings.maxConcurrentRuns);
+    this.flow = new FlowLimits(deps.settings.limits ?? {}, deps.clock);
     this.serials = new SerialKeeper(deps.store, () => this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
     this.fence = new Fence(this.timing, deps.clock, (session) => this.onFenceLapse(session));
@@ -175,6 +184,7 @@ export class Agent {
       startedAt: this.startedAt,
       lastHeartbeatAt: this.lastHeartbeatAt,
       runningAttempts: this.running.size,
+      slots: { inUse: this.slots.inUse, size: this.slots.size, queued: this.slots.queued, lastSkippedAt: this.slotSkippedAt },
       jobs: this.jobSet.jobs.size,
       invalidJobs: this.jobSet.invalid.length,
       heartbeatMs: s.heartbeatMs,
@@ -199,7 +209,7 @@ export class Agent {
     const grace = this.staggerWindow();
     // Occurrences a moment old may still be waiting for this agent's turn; a job never fires for
     // an instant before FleetCron wrote it.
-    for (const job of this.jobSet.jobs.values()) this.schedule(job, Math.max(now - grace, this.jobSet.updatedAt.get(job.id) ?? 0));
+    for (const job of this.jobSet.jobs.values()) this.schedule(job, Math.max(now - grace - this.jitterOf(job), this.jobSet.updatedAt.get(job.id) ?? 0));
     this.scheduling = true;
     this.judgeFleet();
     this.nextHousekeepingAt = now + this.timing.heartbeatMs;
@@ -244,6 +254,17 @@ export class Agent {
     return job.tz ?? this.settings.defaultTz;
   }
 
+  /** The job's fixed `jitter_sec` offset: it fires this long after each instant. */
+  private jitterOf(job: Job): number {
+    return jitterOffsetMs(job.id, job.jitter_ms);
+  }
+
+  /** When an occurrence fires: its instant, plus the job's jitter offset. */
+  private fireAt(job: Job, instant: number): number {
+    return instant + this.jitterOf(job);
+  }
+
+  /** Schedules the job's first occurrence whose instant is after `afterMs`. */
   private schedule(job: Job, afterMs: number): void {
     const next = nextFireAfter(job.schedule, this.tzOf(job), afterMs);
     if (next === null) this.nextAt.delete(job.id);
@@ -252,25 +273,30 @@ export class Agent {
 
   private earliestDue(): number {
     let earliest = Number.POSITIVE_INFINITY;
-    for (const at of this.nextAt.values()) if (at < earliest) earliest = at;
+    for (const [id, at] of this.nextAt) {
+      const job = this.jobSet.jobs.get(id);
+      const fire = job ? this.fireAt(job, at) : at;
+      if (fire < earliest) earliest = fire;
+    }
     return earliest;
   }
 
   /** This agent's place in a job's firing order (null: not for this agent), from the last view. */
   private positionFor(job: Job): number | null {
-    return positionOf(this.settings.machineId, job.id, this.view.members, this.mode, job.run_on);
+    return positionOf(this.settings.machineId, placementKeyOf(job), this.view.members, this.mode, job.run_on);
   }
 
   private dispatchDue(now: number): void {
     // One batch per (instant, place in the order): all of an agent's claims for one moment.
-    const groups = new Map<string, { instant: number; position: number; jobs: Job[] }>();
+    const groups = new Map<string, { instant: number; fireAt: number; position: number; jobs: Job[] }>();
     for (const [id, at] of this.nextAt) {
-      if (at > now + this.timing.claimLeadMs) continue;
       const job = this.jobSet.jobs.get(id);
       if (!job) {
         this.nextAt.delete(id);
         continue;
       }
+      const fireAt = this.fireAt(job, at);
+      if (fireAt > now + this.timing.claimLeadMs) continue;
       this.schedule(job, at);
       if (this.v1AgentsSeen) continue;
       const position = this.positionFor(job);
@@ -279,12 +305,12 @@ export class Agent {
         continue;
       }
       this.unplaceable.delete(job.id);
-      const key = `${at}:${position}`;
+      const key = `${at}:${fireAt}:${position}`;
       const group = groups.get(key);
       if (group) group.jobs.push(job);
-      else groups.set(key, { instant: at, position, jobs: [job] });
+      else groups.set(key, { instant: at, fireAt, position, jobs: [job] });
     }
-    for (const { instant, position, jobs } of groups.values()) this.track(this.fireGroup(instant, position, jobs));
+    for (const { instant, fireAt, position, jobs } of groups.values()) this.track(this.fireGroup(instant, fireAt, position, jobs));
   }
 
   /**
@@ -294,8 +320,8 @@ export class Agent {
    */
   private noteUnplaceable(job: Job, instant: number): void {
     if (this.unplaceable.has(job.id)) return;
-    if (firingOrder(job.id, this.view.members, this.mode, job.run_on).length > 0) return;
-    if (firingOrder(job.id, this.view.members, this.mode)[0] !== this.settings.machineId) return;
+    if (firingOrder(placementKeyOf(job), this.view.members, this.mode, job.run_on).length > 0) return;
+    if (firingOrder(placementKeyOf(job), this.view.members, this.mode)[0] !== this.settings.machineId) return;
     this.unplaceable.add(job.id);
     const wanted = Object.entries(job.run_on ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
     this.track(
@@ -304,8 +330,8 @@ export class Agent {
   }
 
   /** All of one agent's occurrences at one instant and place share one wait and one batched claim. */
-  private async fireGroup(instant: number, position: number, dispatched: Job[]): Promise<void> {
-    const turn = instant + position * this.timing.failoverStepMs;
+  private async fireGroup(instant: number, fireAt: number, position: number, dispatched: Job[]): Promise<void> {
+    const turn = fireAt + position * this.timing.failoverStepMs;
     const delay = turn - this.timing.claimLeadMs - this.clock.now();
     if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
     if (this.stopping) return;
@@ -313,7 +339,7 @@ export class Agent {
     const jobs = dispatched.filter((job) => this.jobSet.jobs.get(job.id) === job);
     if (jobs.length === 0) return;
     const occurrences = jobs.map((job) => ({ job, instant }));
-    if (this.health.isDown || !this.fence.mayWrite() || this.clock.now() - instant > this.staggerWindow() + this.timing.lateToleranceMs) {
+    if (this.health.isDown || !this.fence.mayWrite() || this.clock.now() - fireAt > this.staggerWindow() + this.timing.lateToleranceMs) {
       // Unconfirmed liveness, an unreachable store, or an answer too late for an on-time fire:
       // these follow the job's catch-up policy instead of all firing at once later.
       this.missedDuringOutage.push(...occurrences);
@@ -330,12 +356,18 @@ export class Agent {
     const now = this.clock.now();
     const startAt = Math.max(now, turn);
     const records: RunRecord[] = [];
+    const claimedHere = new Map<string, number>();
     for (const { job, instant } of occurrences) {
       const key = occurrenceId(job.id, instant);
       if (this.guarded.delete(key)) continue; // already recorded skipped ahead of time
+      const here = (claimedHere.get(job.id) ?? this.attemptsHere(job.id)) + 1;
       if (job.overlap === "skip" && this.runningHere(job.id, instant)) {
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `overlap: the previous run of "${job.name}" was still running (overlap: skip)` });
+      } else if (job.overlap === "allow" && here > this.maxParallelOf(job)) {
+        const max = this.maxParallelOf(job);
+        records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `max_parallel: ${max} attempt(s) of "${job.name}" already run or wait here (max_parallel ${max})` });
       } else {
+        claimedHere.set(job.id, here);
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "running", now), started_at: new Date(startAt) });
       }
     }
@@ -374,6 +406,22 @@ export class Agent {
     return false;
   }
 
+  /** Attempts of the job this agent runs or holds waiting for a slot or a limit now. */
+  private attemptsHere(jobId: string): number {
+    let count = 0;
+    for (const { run, finished } of this.running.values()) if (!finished && run.job_id === jobId) count++;
+    return count;
+  }
+
+  /**
+   * An `overlap: allow` job's share of `max_concurrent_runs` (docs/protocol.md, "Slots"): its
+   * `max_parallel`, else half the slots, so one job against a slow target cannot hold every slot.
+   * (With overlap skip the overlap rule already keeps it to one attempt at a time.)
+   */
+  private maxParallelOf(job: Job): number {
+    return job.max_parallel ?? Math.max(1, Math.floor(this.settings.maxConcurrentRuns / 2));
+  }
+
   /**
    * Overlap without a read (docs/protocol.md, "Overlap"): while a run of an `overlap: skip` job is
    * still going here, the next occurrence is recorded `skipped` G before its instant, so no other
@@ -393,7 +441,7 @@ export class Agent {
       const at = this.nextAt.get(job.id);
       if (at === undefined) continue;
       const after = nextFireAfter(job.schedule, this.tzOf(job), at);
-      const guardAt = at - overlapGuardMs(this.timing, after === null ? 60_000 : after - at, this.lastRoundTripMs);
+      const guardAt = this.fireAt(job, at) - overlapGuardMs(this.timing, after === null ? 60_000 : after - at, this.lastRoundTripMs);
       const key = occurrenceId(job.id, at);
       if (this.guarded.has(key)) continue;
       if (guardAt <= now) {
@@ -477,23 +525,67 @@ export class Agent {
         return this.writeFinal(run, final);
       },
     };
+    let limitRelease = () => {};
     entry.done = (async () => {
-      await this.slots.acquire();
-      slotHeld = true;
       try {
         // Claimed a moment before its turn: the request leaves at the turn (a stop does not cut
-        // this short: the claim is won and is run).
+        // this short: the claim is won and is run). A limit counts starts from there.
         const early = notBefore - this.clock.now();
         if (early > 0) await this.clock.sleep(early);
+        // A limit first, then a slot: waiting for a limit must not hold a slot others could use.
+        const limited = await this.waitForLimit(job, fence.signal);
+        limitRelease = limited.release;
+        slotHeld = await this.acquireSlot(job, run);
+        if (!slotHeld) return await this.skipForNoSlot(job, run, sink);
+        // Lateness counts from the claim (started_at), so a wait for a limit is not counted in it:
+        // the record says how long it was (waited_ms).
         safely(() => this.observer.runStarted(run, position));
-        const outcome = await executeAttempt(this.executeContext(), job, run, fence, sink);
+        const limitedSink = job.limit === undefined ? sink : { write: (final: FinalWrite) => sink.write({ ...final, patch: { ...final.patch, limit: job.limit, waited_ms: limited.waitedMs } }) };
+        const outcome = await executeAttempt(this.executeContext(), job, run, fence, limitedSink);
         safely(() => this.observer.runFinished(outcome));
       } finally {
         releaseSlot();
+        limitRelease();
         this.running.delete(run._id);
       }
     })();
     return entry.done;
+  }
+
+  /** Waits for the job's flow-control limit, if it names one this agent knows. */
+  private async waitForLimit(job: Job, fenced: AbortSignal): Promise<{ waitedMs: number; release: () => void }> {
+    if (job.limit === undefined || !this.flow.has(job.limit)) return { waitedMs: 0, release: () => {} };
+    try {
+      return await this.flow.acquire(job.limit, AbortSignal.any([fenced, this.hardStop.signal]));
+    } catch {
+      // Fenced or stopped while waiting: the attempt goes on to end at once (lost or stopped).
+      return { waitedMs: 0, release: () => {} };
+    }
+  }
+
+  /**
+   * A slot, waited for no longer than the job's interval (at most a minute): an occurrence that
+   * cannot get one by then is recorded skipped rather than piling up behind a slow job.
+   */
+  private async acquireSlot(job: Job, run: RunRecord): Promise<boolean> {
+    const instant = run.scheduled_for.getTime();
+    const next = nextFireAfter(job.schedule, this.tzOf(job), instant);
+    const boundMs = Math.min(this.timing.slotWaitMaxMs, Math.max(1000, next === null ? this.timing.slotWaitMaxMs : next - instant));
+    const timedOut = new AbortController();
+    const acquired = new AbortController();
+    void this.clock.sleep(boundMs, AbortSignal.any([acquired.signal, this.hardStop.signal])).then(() => timedOut.abort());
+    const held = await this.slots.acquire(timedOut.signal);
+    acquired.abort();
+    return held;
+  }
+
+  private async skipForNoSlot(job: Job, run: RunRecord, sink: FinalSink): Promise<void> {
+    const now = this.clock.now();
+    this.slotSkippedAt = now;
+    const reason = `no free run slot in time: all ${this.slots.size} of max_concurrent_runs were busy (${this.slots.queued} more waiting); raise max_concurrent_runs or lower the jobs' max_parallel`;
+    this.log.warn(`${job.name} @ ${run.scheduled_for.toISOString()}: skipped — ${reason}`);
+    await sink.write({ id: run._id, patch: { status: "skipped", reason, finished_at: new Date(now), duration_ms: 0 } });
+    safely(() => this.observer.runRecorded({ ...run, status: "skipped", reason }));
   }
 
   /**
@@ -872,7 +964,7 @@ export class Agent {
   private async reloadJobs(options: { rescheduleAll?: boolean } = {}): Promise<void> {
     this.jobsRevision = await this.store.getJobsRevision();
     const previous = this.jobSet;
-    this.jobSet = await loadJobSet(this.store, Object.keys(this.settings.secrets));
+    this.jobSet = await loadJobSet(this.store, Object.keys(this.settings.secrets), Object.keys(this.settings.limits ?? {}));
     const now = this.clock.now();
     for (const [id, job] of this.jobSet.jobs) {
       // An unchanged job keeps its place in time; a new or edited one (or all, after a new default zone) starts from now.
@@ -880,7 +972,8 @@ export class Agent {
         // From when it was written (within the stagger window), not from when this agent happened
         // to read it: every agent then starts the new version at the same instant.
         const written = this.jobSet.updatedAt.get(id);
-        if (this.scheduling) this.schedule(job, options.rescheduleAll || written === undefined ? now : Math.min(now, Math.max(now - this.staggerWindow(), written)));
+        const from = now - this.jitterOf(job);
+        if (this.scheduling) this.schedule(job, options.rescheduleAll || written === undefined ? from : Math.min(from, Math.max(from - this.staggerWindow(), written)));
       } else {
         // Same document: keep the loaded object, so a dispatched occurrence still matches it.
         const before = previous.jobs.get(id);
@@ -955,6 +1048,7 @@ export class Agent {
       this.settings = { ...next, machineId: this.settings.machineId };
       this.timing = deriveTiming(this.settings);
       this.slots.resize(next.maxConcurrentRuns);
+      this.flow.update(next.limits ?? {});
       this.redact = createRedactor(Object.values(next.secrets));
       await this.reloadJobs({ rescheduleAll: zoneChanged });
     } else if (command.type === "drain") {

@@ -13,13 +13,26 @@ export interface JobSet {
   updatedAt: Map<string, number>;
 }
 
-/** Reads and validates every job document; one bad document never stops the others. */
-export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: string[]): Promise<JobSet> {
+/**
+ * Reads and validates every job document; one bad document never stops the others. A job naming
+ * a flow-control limit this agent's config lacks is invalid here: run unlimited, it could break
+ * the bound its owner keeps for the fleet.
+ */
+export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: string[], limitKeys: string[] = []): Promise<JobSet> {
   const set: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   for (const doc of await store.listJobs()) {
     const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id });
     if (!parsed.ok) {
       set.invalid.push({ id: doc._id, name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, problems: parsed.problems });
+      continue;
+    }
+    if (parsed.job.limit !== undefined && !limitKeys.includes(parsed.job.limit)) {
+      const known = limitKeys.length > 0 ? `it defines ${limitKeys.map((k) => `"${k}"`).join(", ")}` : "it defines none";
+      set.invalid.push({
+        id: doc._id,
+        name: parsed.job.name,
+        problems: [{ job: parsed.job.name, path: "limit", message: `names "${parsed.job.limit}", which is not in this agent's config limits (${known}); add it to every agent's config` }],
+      });
       continue;
     }
     if (!parsed.job.enabled) continue;

@@ -1,4 +1,7 @@
-/** Bounds how many attempts one agent runs at once (`max_concurrent_runs`); waiters queue in order. */
+/**
+ * Bounds how many attempts one agent runs at once (`max_concurrent_runs`); waiters queue in order
+ * and give up when their signal aborts (the caller bounds the wait: docs/protocol.md, "Slots").
+ */
 export class Slots {
   private used = 0;
   private readonly waiting: (() => void)[] = [];
@@ -18,12 +21,35 @@ export class Slots {
     return this.used;
   }
 
-  async acquire(): Promise<void> {
+  get size(): number {
+    return this.limit;
+  }
+
+  /** Attempts waiting for a slot now. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /** True once a slot is held; false when `signal` aborted first (no slot is held then). */
+  async acquire(signal?: AbortSignal): Promise<boolean> {
     if (this.used < this.limit) {
       this.used++;
-      return;
+      return true;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    if (signal?.aborted) return false;
+    return new Promise<boolean>((resolve) => {
+      const grant = () => {
+        signal?.removeEventListener("abort", giveUp);
+        resolve(true);
+      };
+      const giveUp = () => {
+        const at = this.waiting.indexOf(grant);
+        if (at >= 0) this.waiting.splice(at, 1);
+        resolve(false);
+      };
+      this.waiting.push(grant);
+      signal?.addEventListener("abort", giveUp, { once: true });
+    });
   }
 
   release(): void {

@@ -53,6 +53,7 @@ export function agentSettings(config: ResolvedConfig): AgentSettings {
     userAgent: config.user_agent,
     placement: config.placement,
     tags: config.tags,
+    limits: config.limits,
   };
 }
 

@@ -16,12 +16,14 @@ import {
   CONFIG_KEYS,
   configFileSchema,
   isSensitivePath,
+  parseRate,
   timingProblems,
   timingWarnings,
   type ConfigFile,
   type LogFormat,
   type LogLevel,
   type Placement,
+  type Rate,
 } from "./schema.ts";
 
 export const SECRET_ENV_PREFIX = "FLEETCRON_SECRET_";
@@ -62,6 +64,14 @@ export interface ResolvedConfig {
   shutdown_timeout_sec: number;
   placement: Placement;
   tags: Record<string, string>;
+  /** Flow control by name (jobs name one with `limit`); rates parsed. */
+  limits: Record<string, FlowLimit>;
+}
+
+/** One `limits` entry: null where the file sets no bound of that kind. */
+export interface FlowLimit {
+  parallel: number | null;
+  rate: Rate | null;
 }
 
 export interface LoadOptions {
@@ -93,6 +103,7 @@ export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warn
     sqlite_path: sqlitePath,
     user_agent: file.user_agent ?? `FleetCron/${options.version}`,
     jobs_file: file.jobs_file ? resolveFromConfig(file.jobs_file, path, cwd, env) : null,
+    limits: Object.fromEntries(Object.entries(file.limits).map(([name, l]) => [name, { parallel: l.parallel ?? null, rate: l.rate ? parseRate(l.rate) : null }])),
   };
   return { config, warnings };
 }

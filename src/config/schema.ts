@@ -49,6 +49,27 @@ const nonEmpty = (message: string) => v.pipe(v.string(message), v.minLength(1, m
 const picklist = <T extends readonly string[]>(options: T) =>
   v.picklist(options, `must be one of ${options.map((o) => `"${o}"`).join(", ")}`);
 
+const RATE_MESSAGE = 'must be a rate such as "5/s", "100/m" or "1000/h" (starts per second, minute or hour)';
+const LIMIT_MESSAGE = 'must be an object with "parallel" (an integer), "rate" (e.g. "5/s") or both';
+const LIMITS_MESSAGE = 'must be an object of limit names to limits, e.g. {"partner-api": {"parallel": 2, "rate": "5/s"}}';
+
+/** A flow-control rate: at most `count` starts in any `perMs` window. */
+export interface Rate {
+  count: number;
+  perMs: number;
+}
+
+const RATE_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `"5/s"` → 5 starts per 1000 ms; null when it is not a rate (count 1-100000, unit s, m or h). */
+export function parseRate(text: string): Rate | null {
+  const match = /^\s*(\d{1,6})\s*\/\s*([smh])\s*$/.exec(text);
+  if (!match) return null;
+  const count = Number(match[1]);
+  if (count < 1 || count > 100_000) return null;
+  return { count, perMs: RATE_UNITS[match[2]!]! };
+}
+
 export const MONGO_URI_MESSAGE = 'must be a MongoDB connection string starting with "mongodb://" or "mongodb+srv://" (leave the key out to use the embedded store)';
 const TZ_MESSAGE = 'must be an IANA time zone such as "Asia/Seoul", "America/New_York" or "UTC"';
 
@@ -90,6 +111,29 @@ const configEntries = {
   jobs_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
   shutdown_timeout_sec: v.optional(positive(), CONFIG_DEFAULTS.shutdown_timeout_sec),
   placement: v.optional(picklist(PLACEMENTS), CONFIG_DEFAULTS.placement),
+  limits: v.optional(
+    notArray(
+      v.record(
+        v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'limit names are 1-64 letters, digits, "_", "." or "-", starting with a letter or digit')),
+        notArray(
+          v.pipe(
+            v.object(
+              {
+                parallel: v.optional(integer(1, 10_000, "must be an integer 1-10000: requests of the jobs sharing this limit in flight at once, fleet-wide")),
+                rate: v.optional(v.pipe(v.string(RATE_MESSAGE), v.check((text) => parseRate(text) !== null, RATE_MESSAGE))),
+              },
+              LIMIT_MESSAGE,
+            ),
+            v.check((limit) => limit.parallel !== undefined || limit.rate !== undefined, LIMIT_MESSAGE),
+          ),
+          LIMIT_MESSAGE,
+        ),
+        LIMITS_MESSAGE,
+      ),
+      LIMITS_MESSAGE,
+    ),
+    {},
+  ),
   tags: v.optional(
     notArray(
       v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,64}$/, "tag names are 1-64 letters, digits, _ . -")), v.string('must be a string, e.g. "eu"'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),

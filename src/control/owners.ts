@@ -1,4 +1,4 @@
-import { firingOrder, type Member, type PlacementMode } from "../coordinator/placement.ts";
+import { firingOrder, placementKeyOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
 import type { Job } from "../jobs/types.ts";
 import type { MachineRecord } from "../store/types.ts";
 import { isAlive } from "./machines.ts";
@@ -29,8 +29,8 @@ export interface JobOwner {
   note: string | null;
 }
 
-export function ownerOf(job: Pick<Job, "id" | "run_on">, fleet: FleetPlacement): JobOwner {
-  const order = firingOrder(job.id, fleet.members, fleet.mode, job.run_on);
+export function ownerOf(job: Pick<Job, "id" | "run_on" | "limit">, fleet: FleetPlacement): JobOwner {
+  const order = firingOrder(placementKeyOf(job), fleet.members, fleet.mode, job.run_on);
   if (order.length > 0) return { owner: order[0]!, order, note: null };
   if (fleet.members.length === 0) return { owner: null, order, note: "no agent is running" };
   const wanted = Object.entries(job.run_on ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");

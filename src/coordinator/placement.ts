@@ -42,6 +42,14 @@
 
 export type PlacementMode = "spread" | "serial";
 
+/**
+ * What a job is placed by: its id, or its flow-control `limit`, so that every job sharing a limit
+ * has the same owner, which enforces the limit for the fleet (docs/protocol.md, "Flow control").
+ */
+export function placementKeyOf(job: { id: string; limit?: string | undefined }): string {
+  return job.limit === undefined ? job.id : `limit:${job.limit}`;
+}
+
 /** A job's `run_on`: every key must equal the member's tag of that name. Null/undefined/{}: anywhere. */
 export type RunOn = Readonly<Record<string, string>> | null | undefined;
 

@@ -33,6 +33,8 @@ export interface Timing extends TimingSettings {
   claimLeadMs: number;
   /** History and command pruning, off the heartbeat. */
   housekeepingEveryMs: number;
+  /** An attempt waits for a run slot at most its job's interval, and never longer than this. */
+  slotWaitMaxMs: number;
 }
 
 /** Heartbeats an agent may miss in a row (k) and still keep its fence: k·h + R ≤ L. */
@@ -63,6 +65,7 @@ export function deriveTiming(s: TimingSettings): Timing {
     lateToleranceMs: 2000,
     claimLeadMs: 50,
     housekeepingEveryMs: 3_600_000,
+    slotWaitMaxMs: 60_000,
   };
 }
 

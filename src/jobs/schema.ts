@@ -219,6 +219,14 @@ const jobEntries = {
   on_success: steps(0),
   on_failure: steps(0),
   alert_after_sec: v.nullish(v.pipe(v.number("must be a number of seconds greater than 0"), v.finite("must be a number of seconds greater than 0"), v.gtValue(0, "must be a number of seconds greater than 0"))),
+  max_parallel: v.nullish(int(1, 10_000, "must be an integer 1-10000: how many attempts of this job may run at once on one agent (overlap: allow)")),
+  jitter_sec: v.nullish(num(0, 3600, "must be a number of seconds 0-3600: each occurrence fires up to this long after its instant")),
+  limit: v.nullish(
+    v.pipe(
+      v.string('must be the name of a config `limits` entry, e.g. "partner-api"'),
+      v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be the name of a config `limits` entry: letters, digits, "_", "." or "-", e.g. "partner-api"'),
+    ),
+  ),
   run_on: v.nullish(
     notArray(
       v.record(v.string(), v.string('must be a string (tags are text, e.g. "eu")'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),
@@ -282,6 +290,7 @@ function checkDocument(doc: unknown, ctx: JobParseContext): { fields?: JobFields
     ...(result.success ? [] : issuesToProblems(result.issues)),
     ...scheduleProblems(doc),
     ...formProblems(doc),
+    ...concurrencyProblems(doc),
     ...stepProblems(doc, ctx.secretKeys),
   ];
   return problems.length === 0 && result.success ? { fields: result.output, problems } : { problems };
@@ -391,6 +400,13 @@ function scheduleProblems(doc: Record<string, unknown>): PathProblem[] {
   if (forms.length === 0) return [{ path: "", message: `has no schedule; ${SCHEDULE_HELP}` }];
   if (forms.length > 1) return [{ path: "", message: `has several schedules (${forms.join(", ")}); ${SCHEDULE_HELP}` }];
   if (present(doc.hour) && !present(doc.minute)) return [{ path: "minute", message: "is required with hour (an integer 0-59)" }];
+  return [];
+}
+
+function concurrencyProblems(doc: Record<string, unknown>): PathProblem[] {
+  if (typeof doc.max_parallel === "number" && doc.max_parallel > 1 && doc.overlap !== "allow") {
+    return [{ path: "max_parallel", message: 'has no effect with overlap: skip (one attempt at a time); set "overlap": "allow" to run several at once' }];
+  }
   return [];
 }
 
@@ -526,6 +542,9 @@ function toJob(fields: JobFields, id: string): Job {
     on_success: (fields.on_success ?? []).map((a, i) => toAction(a, a.name ?? defaultStepName("on_success", i), {})),
     on_failure: (fields.on_failure ?? []).map((a, i) => toAction(a, a.name ?? defaultStepName("on_failure", i), {})),
     alert_after_sec: fields.alert_after_sec ?? undefined,
+    ...(fields.max_parallel != null ? { max_parallel: fields.max_parallel } : {}),
+    ...(fields.jitter_sec ? { jitter_ms: Math.round(fields.jitter_sec * 1000) } : {}),
+    ...(present(fields.limit) ? { limit: fields.limit! } : {}),
     ...(fields.run_on && Object.keys(fields.run_on).length > 0 ? { run_on: fields.run_on } : {}),
   };
 }

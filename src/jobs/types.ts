@@ -68,6 +68,12 @@ export interface Job {
   on_success: HttpAction[];
   on_failure: HttpAction[];
   alert_after_sec?: number;
+  /** Attempts of this job that may run at once on one agent; unset: see `maxParallelOf`. */
+  max_parallel?: number;
+  /** `jitter_sec` in ms: each occurrence fires up to this long after its instant; unset: on it. */
+  jitter_ms?: number;
+  /** Config `limits` key whose flow control this job's requests share (fleet-wide). */
+  limit?: string;
   /** Only agents whose config `tags` match every entry may fire it. */
   run_on?: Record<string, string>;
 }

@@ -10,7 +10,12 @@ export interface Health {
   phase: AgentSnapshot["phase"];
   store: { kind: string; reachable: boolean };
   last_heartbeat: string | null;
+  /** Run slots: a queue, or an occurrence skipped for want of a slot in the last minute, is saturation. */
+  slots: { in_use: number; size: number; waiting: number; saturated: boolean };
 }
+
+/** How long a skip for want of a run slot keeps /healthz saying the agent is saturated. */
+const SATURATION_MEMORY_MS = 60_000;
 
 /**
  * `/healthz`: healthy when the agent runs, its store answers, it holds a serial and its heartbeat
@@ -31,6 +36,15 @@ export function assessHealth(s: AgentSnapshot, now: number): Health {
   if (s.phase === "running" && s.store.reachable && s.lastHeartbeatAt !== null && now - s.lastHeartbeatAt > stale) {
     reasons.push(`last heartbeat ${Math.round((now - s.lastHeartbeatAt) / 1000)} s ago (more than ${stale / 1000} s): other agents count this one as dead`);
   }
+  const skippedLately = s.slots.lastSkippedAt !== null && now - s.slots.lastSkippedAt < SATURATION_MEMORY_MS;
+  const saturated = s.slots.queued > 0 || skippedLately;
+  if (saturated) {
+    reasons.push(
+      `saturated: ${s.slots.inUse} of ${s.slots.size} run slots busy, ${s.slots.queued} attempt(s) waiting` +
+        (skippedLately ? `; an occurrence was skipped for want of a slot ${Math.round((now - s.slots.lastSkippedAt!) / 1000)} s ago` : "") +
+        " (raise max_concurrent_runs, or lower max_parallel of slow jobs)",
+    );
+  }
   return {
     ok: reasons.length === 0,
     reasons,
@@ -40,5 +54,6 @@ export function assessHealth(s: AgentSnapshot, now: number): Health {
     phase: s.phase,
     store: { kind: s.store.kind, reachable: s.store.reachable },
     last_heartbeat: s.lastHeartbeatAt === null ? null : new Date(s.lastHeartbeatAt).toISOString(),
+    slots: { in_use: s.slots.inUse, size: s.slots.size, waiting: s.slots.queued, saturated },
   };
 }

@@ -17,6 +17,8 @@ export interface AgentSnapshot {
   startedAt: number;
   lastHeartbeatAt: number | null;
   runningAttempts: number;
+  /** Run slots (`max_concurrent_runs`): in use, size, attempts waiting, and the last skip for want of one. */
+  slots: { inUse: number; size: number; queued: number; lastSkippedAt: number | null };
   jobs: number;
   invalidJobs: number;
   heartbeatMs: number;

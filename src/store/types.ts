@@ -66,6 +66,9 @@ export interface RunRecord {
   /** Random per claim, so a claim whose acknowledgement was lost can be recognised on read-back. */
   nonce?: string;
   duration_ms?: number;
+  /** The flow-control limit the attempt ran under, and how long it waited for it. */
+  limit?: string;
+  waited_ms?: number;
   steps?: StepRecord[];
   error?: string;
 }

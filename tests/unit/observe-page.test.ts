@@ -97,7 +97,7 @@ describe("what needs attention, and run order", () => {
     const snapshot = {
       machineId: "skewed", hostname: "skewed.host", version: "1", serial: 1, placement: "serial" as const, rank: 0, liveAgents: 1, phase: "running" as const,
       store: { kind: "sqlite" as const, location: ":memory:", reachable: true, downSince: null, lastError: null },
-      startedAt: now - HOUR, lastHeartbeatAt: now - 1000, runningAttempts: 0, jobs: 1, invalidJobs: 0, heartbeatMs: 5000, deadAfterMs: 15_000, defaultTz: "UTC", secretKeys: [],
+      startedAt: now - HOUR, lastHeartbeatAt: now - 1000, runningAttempts: 0, slots: { inUse: 0, size: 50, queued: 0, lastSkippedAt: null }, jobs: 1, invalidJobs: 0, heartbeatMs: 5000, deadAfterMs: 15_000, defaultTz: "UTC", secretKeys: [],
     };
     const items = attention({ now, snapshot, health: assessHealth(snapshot, now), data });
     expect(items).toEqual([

@@ -28,6 +28,7 @@ function snapshotAt(now: number): AgentSnapshot {
     startedAt: now,
     lastHeartbeatAt: now,
     runningAttempts: 0,
+    slots: { inUse: 0, size: 50, queued: 0, lastSkippedAt: null },
     jobs: 0,
     invalidJobs: 0,
     heartbeatMs: 5000,

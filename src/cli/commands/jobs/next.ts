@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
+import { jitterOffsetMs } from "../../../schedule/jitter.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
 import { formatInZone } from "../../../schedule/zone.ts";
 import { globalArgs } from "../../_globals.ts";
@@ -24,9 +25,17 @@ export default defineCommand({
       const parsed = parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets));
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
       const tz = parsed.job.tz ?? config.tz;
-      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: formatInZone(ms, tz) }));
-      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), fires }, () =>
-        [`${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}`, table([`LOCAL (${tz})`, "UTC"], fires.map((f) => [f.local, f.utc]))].join("\n"),
+      // With jitter_sec the occurrence keeps its instant and fires a fixed offset after it.
+      const offset = jitterOffsetMs(parsed.job.id, parsed.job.jitter_ms);
+      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({
+        utc: new Date(ms).toISOString(),
+        local: formatInZone(ms, tz),
+        ...(offset > 0 ? { fires_at: new Date(ms + offset).toISOString() } : {}),
+      }));
+      const header = `${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}` + (offset > 0 ? ` (jitter: fires ${(offset / 1000).toFixed(1)} s after each instant)` : "");
+      const columns = [`LOCAL (${tz})`, "UTC", ...(offset > 0 ? ["FIRES (UTC)"] : [])];
+      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), ...(offset > 0 ? { jitter_offset_ms: offset } : {}), fires }, () =>
+        [header, table(columns, fires.map((f) => [f.local, f.utc, ...(f.fires_at ? [f.fires_at] : [])]))].join("\n"),
       );
     });
   },

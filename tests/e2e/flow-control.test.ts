@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { eventually, makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
+import { startSink, type Delivery, type Sink } from "../support/sink.ts";
+
+/**
+ * Flow control and jitter with real agent processes (three FLEETCRON_HOMEs on one SQLite file) and
+ * a local sink: jobs sharing a limit never exceed it at the sink, each runs once, and jittered jobs
+ * arrive spread over their window (docs/protocol.md, "Flow control").
+ */
+const REQUEST_MS = 300;
+let sink: Sink;
+let homes: TestHome[] = [];
+let agents: AgentProcess[] = [];
+
+beforeAll(async () => {
+  sink = startSink({ delayMs: (req) => (new URL(req.url).pathname.startsWith("/partner/") ? REQUEST_MS : 0) });
+  const base = {
+    tz: "UTC",
+    heartbeat_sec: 1,
+    dead_after_sec: 4,
+    failover_step_sec: 1,
+    placement: "spread",
+    secrets: { SINK: sink.url },
+    limits: { partner: { parallel: 2, rate: "5/s" } },
+  };
+  const first = makeHome(base, "fleetcron-flow-a");
+  const config = { ...base, sqlite_path: join(first.dir, "shared.db") };
+  homes = ["a", "b", "c"].map((m, i) => (i === 0 ? first : makeHome(config, `fleetcron-flow-${m}`)));
+  homes.forEach((h, i) => writeFileSync(h.configPath, JSON.stringify({ ...config, machine_id: `agent-${"abc"[i]}` }), { mode: 0o600 }));
+  const jobs = [
+    ...Array.from({ length: 12 }, (_, i) => ({ name: `partner ${i}`, every: "15s", limit: "partner", method: "POST", url: `{{SINK}}/partner/${i}?m={{machine_id}}` })),
+    ...Array.from({ length: 100 }, (_, i) => ({ name: `spread ${i}`, every: "15s", jitter_sec: 10, method: "POST", url: `{{SINK}}/spread/${i}?m={{machine_id}}` })),
+  ];
+  const jobsFile = join(first.dir, "jobs.json");
+  writeFileSync(jobsFile, JSON.stringify(jobs));
+  const applied = await runCli(first, ["jobs", "apply", jobsFile]);
+  expect(applied.exitCode).toBe(0);
+  agents = homes.map((h, i) => startAgent(h, `agent-${"abc"[i]}`));
+  await Promise.all(agents.map((a) => a.waitForLog(/ running: /)));
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop("SIGKILL")));
+  await sink.stop();
+  for (const h of homes) h.cleanup();
+});
+
+const instantOf = (d: Delivery) => d.runId.split("@")[1]!;
+
+/** The deliveries of the first instant at which all of `count` jobs under `prefix` arrived. */
+function firstCompleteInstant(prefix: string, count: number): Delivery[] | null {
+  const byInstant = new Map<string, Delivery[]>();
+  for (const d of sink.deliveries.filter((x) => x.path.startsWith(prefix))) byInstant.set(instantOf(d), [...(byInstant.get(instantOf(d)) ?? []), d]);
+  for (const [, list] of [...byInstant].sort((a, b) => a[0].localeCompare(b[0]))) if (new Set(list.map((d) => d.path)).size === count) return list;
+  return null;
+}
+
+test(
+  "12 same-instant jobs sharing { parallel: 2, rate: \"5/s\" } on 3 agents: at most 2 in flight and 5 starts a second at the sink, each once",
+  async () => {
+    await eventually(() => firstCompleteInstant("/partner/", 12) !== null, 40_000, "one instant of all 12 partner jobs");
+    const list = firstCompleteInstant("/partner/", 12)!;
+    expect(list).toHaveLength(12); // each once
+    expect(new Set(list.map((d) => d.query.m)).size).toBe(1); // one agent enforces the limit
+    const starts = list.map((d) => d.arrivedAt).sort((a, b) => a - b);
+    const inFlight = Math.max(...starts.map((t) => starts.filter((s) => s <= t && t < s + REQUEST_MS).length));
+    // Measured at arrival, which trails the send by a few ms of loopback and scheduling noise: a
+    // window of 980 ms (not 1000) keeps that noise from reading as a sixth start.
+    const perSecond = Math.max(...starts.map((t) => starts.filter((s) => s >= t && s < t + 980).length));
+    expect(inFlight).toBeLessThanOrEqual(2);
+    expect(perSecond).toBeLessThanOrEqual(5);
+    for (const [, n] of sink.countsByRunId()) expect(n).toBe(1);
+  },
+  60_000,
+);
+
+test(
+  "100 jobs with jitter_sec 10 arrive spread over the 10 s after their instant, each once, named by the instant",
+  async () => {
+    await eventually(() => firstCompleteInstant("/spread/", 100) !== null, 40_000, "one instant of all 100 jittered jobs");
+    const list = firstCompleteInstant("/spread/", 100)!;
+    const instant = Date.parse(instantOf(list[0]!));
+    const offsets = list.map((d) => d.arrivedAt - instant);
+    expect(Math.min(...offsets)).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...offsets)).toBeLessThan(10_000 + 1000);
+    // Spread: at least 8 of the 10 seconds of the window saw arrivals.
+    expect(new Set(offsets.map((o) => Math.floor(o / 1000))).size).toBeGreaterThanOrEqual(8);
+  },
+  60_000,
+);
