@@ -7,7 +7,7 @@ import { planCatchup } from "../coordinator/catchup.ts";
 import { claimBatch, newNonce } from "../coordinator/claim.ts";
 import { DeadManSwitch } from "../coordinator/deadman.ts";
 import { deadSessions, Fence, isLiveMachine, type DeadSession } from "../coordinator/liveness.ts";
-import { attemptId, occurrenceId } from "../coordinator/occurrence.ts";
+import { attemptId, nextAttemptId, occurrenceId } from "../coordinator/occurrence.ts";
 import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
@@ -156,7 +156,7 @@ export class Agent {
     this.serials = new SerialKeeper(deps.store, () => this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
     this.fence = new Fence(this.timing, deps.clock, (session) => this.onFenceLapse(session));
-    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs);
+    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs, deps.store.finalWritesGuarded ? {} : { superseded: (finals) => this.supersededOf(finals), lateAfterMs: this.timing.roundTripMs });
   }
 
   get serial(): number | null {
@@ -613,6 +613,13 @@ export class Agent {
       }
     }
     await this.finals.write(final);
+  }
+
+  /** Which of these attempts a takeover already followed with a next attempt (one read). */
+  private async supersededOf(finals: FinalWrite[]): Promise<Set<string>> {
+    const next = new Map(finals.map((f) => [nextAttemptId(f.id), f.id]));
+    const found = await this.store.getRuns([...next.keys()]);
+    return new Set(found.map((r) => next.get(r._id)!).filter(Boolean));
   }
 
   private executeContext(): ExecuteContext {

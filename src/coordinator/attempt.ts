@@ -111,6 +111,24 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
   return outcome;
 }
 
+/** How the batched writer treats results that reach the store late (docs/protocol.md, "Final writes"). */
+export interface FinalWriterOptions {
+  /**
+   * A result is kept and retried through a store outage this long. It is written even after the
+   * agent's fence deadline: the attempt finished before it, and where the store guards its final
+   * update the write applies only while the attempt is still `running`, so a takeover that came first wins.
+   */
+  giveUpAfterMs?: number;
+  /**
+   * Where the store's final update is not guarded (FerretDB v1): which of these attempts a takeover
+   * already superseded (their next attempt exists). A batch retried after a failure leaves those
+   * out, and a batch that landed late (retried, or slower than `lateAfterMs`) marks them `lost`
+   * again, in case it overwrote the taker's mark.
+   */
+  superseded?: (finals: FinalWrite[]) => Promise<Set<string>>;
+  lateAfterMs?: number;
+}
+
 /**
  * Batches final records (docs/protocol.md, "Final writes"): everything handed in within one flush
  * window goes in one `finishRuns` call. A failed flush is retried with backoff, so a short outage
@@ -121,19 +139,17 @@ export class FinalWriter implements FinalSink {
   private flushing: Promise<void> | null = null;
   private timer: AbortController | null = null;
   private backoff = new AbortController();
+  private readonly giveUpAfterMs: number;
 
   constructor(
     private readonly store: Pick<Store, "finishRuns">,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly windowMs: number,
-    /**
-     * A result is kept and retried through a store outage this long. It is written even after the
-     * agent's fence deadline: the attempt finished before it, and the write applies only while the
-     * attempt is still `running`, so a takeover that came first wins (docs/protocol.md).
-     */
-    private readonly giveUpAfterMs = 600_000,
-  ) {}
+    private readonly options: FinalWriterOptions = {},
+  ) {
+    this.giveUpAfterMs = options.giveUpAfterMs ?? 600_000;
+  }
 
   /** Results not yet stored (pending or in a batch being retried). */
   get size(): number {
@@ -178,21 +194,50 @@ export class FinalWriter implements FinalSink {
   }
 
   private async send(batch: { final: FinalWrite; done: () => void }[]): Promise<void> {
-    const deadline = this.clock.now() + this.giveUpAfterMs;
+    const startedAt = this.clock.now();
+    const deadline = startedAt + this.giveUpAfterMs;
+    let finals = batch.map((b) => b.final);
+    let tries = 0;
     for (let delay = 250; ; delay = Math.min(delay * 2, 5000)) {
       try {
-        await this.store.finishRuns(batch.map((b) => b.final));
+        if (tries > 0) finals = await this.withoutSuperseded(finals);
+        if (finals.length > 0) await this.store.finishRuns(finals);
         break;
       } catch (error) {
+        tries++;
         if (!(error instanceof StoreError) || this.clock.now() > deadline) {
           this.log.error(`could not record ${batch.length} result(s) (${(error as Error).message}); giving up: ${batch.map((b) => b.final.id).join(", ")}`);
+          finals = [];
           break;
         }
         this.backoff = new AbortController();
         await this.clock.sleep(delay, this.backoff.signal);
       }
     }
+    const late = tries > 0 || this.clock.now() - startedAt > (this.options.lateAfterMs ?? Number.POSITIVE_INFINITY);
+    if (finals.length > 0 && late) await this.remarkSuperseded(finals);
     for (const b of batch) b.done();
+  }
+
+  private async withoutSuperseded(finals: FinalWrite[]): Promise<FinalWrite[]> {
+    if (!this.options.superseded) return finals;
+    const superseded = await this.options.superseded(finals);
+    for (const id of superseded) this.log.warn(`${id}: its result arrived after the next attempt was taken over; not recorded (the target was called by both)`);
+    return finals.filter((f) => !superseded.has(f.id));
+  }
+
+  /** A late batch may have overwritten a taker's `lost` mark (unguarded store): put it back. */
+  private async remarkSuperseded(finals: FinalWrite[]): Promise<void> {
+    if (!this.options.superseded) return;
+    try {
+      const superseded = await this.options.superseded(finals);
+      if (superseded.size === 0) return;
+      const reason = "lost: its result arrived after the next attempt was taken over (the target was called by both)";
+      await this.store.finishRuns([...superseded].map((id) => ({ id, patch: { status: "lost" as const, reason } })));
+      for (const id of superseded) this.log.warn(`${id}: ${reason}; marked lost again`);
+    } catch {
+      // The store failed again: the record keeps the late result (docs/protocol.md, "Attempts and final writes").
+    }
   }
 }
 

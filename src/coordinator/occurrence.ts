@@ -15,3 +15,9 @@ export function manualOccurrenceId(jobId: string, instantMs: number): string {
 export function attemptId(runId: string, attempt: number): string {
   return attempt === 1 ? runId : `${runId}#${attempt}`;
 }
+
+/** The `_id` of the attempt after the one stored under `id` (`key` → `key#2`, `key#2` → `key#3`). */
+export function nextAttemptId(id: string): string {
+  const numbered = /^(.*)#(\d+)$/.exec(id);
+  return numbered ? `${numbered[1]}#${Number(numbered[2]) + 1}` : `${id}#2`;
+}

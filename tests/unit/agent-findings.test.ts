@@ -250,3 +250,31 @@ describe("review findings", () => {
     expect((await h.store.listAcks("late-clock")).map((x) => x.machine_id)).toEqual(["a"]);
   });
 });
+
+describe("late results on a store whose final update is not guarded (FerretDB v1)", () => {
+  test("a result stuck in the writer through an outage does not overwrite the taker's lost mark", async () => {
+    h = createHarness(T0 + 1000);
+    // FerretDB v1's final write: by _id alone, so a late success would turn `lost` into `success`.
+    (h.store as { finalWritesGuarded: boolean }).finalWritesGuarded = false;
+    h.store.finishRuns = async (finals) => {
+      for (const f of finals) await h.store.updateRun(f.id, f.patch);
+    };
+    h.slow.set("/slow", 3000);
+    const jobId = await addJob("slow", { every: "1h", url: "http://sink.test/slow" });
+    const c = h.startAgent("c");
+    await h.clock.advance(100);
+    h.startAgent("a");
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 1000);
+    // c sends at the instant; a second later it loses the store, and its result (at +3 s) cannot be written.
+    c.cut(true);
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 25_000);
+    const runId = occurrence(jobId, T0 + 60 * MINUTE);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+    expect((await h.store.getRun(`${runId}#2`))?.status).toBe("success");
+    // c is back: its writer retries, finds attempt 2, and leaves attempt 1 lost.
+    c.cut(false);
+    await h.clock.advance(MINUTE);
+    expect(h.calls.filter((x) => x.runId === runId).map((x) => x.machine)).toEqual(["c", "a"]);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+  });
+});

@@ -258,7 +258,7 @@ function writerSetup(giveUpAfterMs?: number) {
   };
   const logs: LogObject[] = [];
   const log = createConsola({ level: 5, reporters: [{ log: (e) => void logs.push(e) }] });
-  const writer = giveUpAfterMs === undefined ? new FinalWriter(timed, clock, log, 250) : new FinalWriter(timed, clock, log, 250, giveUpAfterMs);
+  const writer = giveUpAfterMs === undefined ? new FinalWriter(timed, clock, log, 250) : new FinalWriter(timed, clock, log, 250, { giveUpAfterMs });
   return { clock, store, callTimes, writer, logs };
 }
 const final = (id: string): FinalWrite => ({ id, patch: { status: "success", finished_at: new Date(T0) } });
@@ -400,5 +400,37 @@ describe("FinalWriter", () => {
     expect(batches).toEqual([["a"], ["a"], ["a"], ["b"]]);
     expect(callTimes).toEqual([250, 500, 1000, 1000]);
     expect([a.done, b.done, flushed.done]).toEqual([true, true, true]);
+  });
+});
+
+describe("FinalWriter on a store whose final update is not guarded", () => {
+  test("a batch that landed late marks superseded attempts lost again; a timely one costs no read", async () => {
+    const clock = new FakeClock(T0);
+    const writes: FinalWrite[][] = [];
+    let slowMs = 0;
+    const store = {
+      finishRuns: async (finals: FinalWrite[]) => {
+        writes.push(finals);
+        if (slowMs > 0) await clock.sleep(slowMs);
+      },
+    };
+    let checks = 0;
+    const writer = new FinalWriter(store, clock, createConsola({ level: -999 }), 250, {
+      superseded: async (finals) => {
+        checks++;
+        return new Set(finals.map((f) => f.id).filter((id) => id === "taken"));
+      },
+      lateAfterMs: 2000,
+    });
+    void writer.write(final("taken"));
+    await clock.advance(1000);
+    expect(writes).toHaveLength(1);
+    expect(checks).toBe(0);
+    slowMs = 3000;
+    void writer.write(final("taken"));
+    await clock.advance(5000);
+    expect(checks).toBe(1);
+    expect(writes).toHaveLength(3);
+    expect(writes[2]).toEqual([{ id: "taken", patch: { status: "lost", reason: "lost: its result arrived after the next attempt was taken over (the target was called by both)" } }]);
   });
 });
