@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { firingOrder } from "../../src/coordinator/placement.ts";
 import { openMongoStore } from "../../src/store/mongo.ts";
 import type { RunRecord, Store } from "../../src/store/types.ts";
 import { makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
@@ -404,10 +405,14 @@ describe.skipIf(!mongo)(`spread placement on a MongoDB-wire store${skipReason}`,
     // Only b's jobs moved: a's and c's are still fired by their owners.
     const lastSecond = after.filter((d) => instantOf(d.runId) === afterTo);
     for (const d of lastSecond) if (ownerOf.get(byJob(d)) !== "agent-b") expect(machineOf(d)).toBe(ownerOf.get(byJob(d))!);
-    const moved = after.filter((d) => ownerOf.get(byJob(d)) === "agent-b").map((d) => d.arrivedAt - instantOf(d.runId));
-    console.log(`spread failover: agent-b's jobs after the kill, lateness max ${Math.max(...moved)} ms, last ${moved[moved.length - 1]} ms`);
-    const late = after.filter((d) => d.arrivedAt - instantOf(d.runId) > 1700);
-    if (late.length) console.log(late.map((d) => `late: ${byJob(d)} +${instantOf(d.runId) - killedAt} ms after the kill, by ${machineOf(d)}, ${d.arrivedAt - instantOf(d.runId)} ms late (owner was ${ownerOf.get(byJob(d))})`).join("\n"));
-    expect(Math.max(...moved)).toBeLessThan(SECOND + 700);
+    const moved = after.filter((d) => ownerOf.get(byJob(d)) === "agent-b");
+    const lateness = moved.map((d) => d.arrivedAt - instantOf(d.runId));
+    console.log(`spread failover: agent-b's jobs after the kill, lateness max ${Math.max(...lateness)} ms, last ${lateness[lateness.length - 1]} ms`);
+    // Each of b's jobs moved to the second agent of its own order (its standby at one step), not to
+    // one agent for all: checked by placement rather than by lateness, which a loaded machine stretches.
+    const idOf = new Map((await spreadStore.listJobs()).map((j) => [j.name as string, j._id]));
+    const members = MACHINES.map((machineId) => ({ machineId, serial: null, tags: {}, live: true, ready: true }));
+    for (const d of moved) expect(machineOf(d)).toBe(firingOrder(idOf.get(byJob(d))!, members, "spread")[1]!);
+    expect(moved.length).toBeGreaterThan(0);
   }, 120_000);
 });
