@@ -7,6 +7,11 @@ const LEVELS: Record<LogLevelName, number> = { fatal: 0, error: 0, warn: 1, info
 
 export type Logger = ConsolaInstance;
 
+/** The consola level of a `log_level` name (to change a running logger's level in place). */
+export function logLevelNumber(name: LogLevelName): number {
+  return LEVELS[name];
+}
+
 /**
  * Human logs go to stderr so stdout carries only data (`--json`, listings). The JSON format writes
  * one object per line, for log shippers.

@@ -3,7 +3,9 @@ import { Agent } from "../../agent/agent.ts";
 import { acquireAgentLock } from "../../agent/lock.ts";
 import { applyJobs } from "../../control/jobs.ts";
 import { checkJobsFile } from "../../control/jobs-file.ts";
+import { appliedConfig, configChanges, describeConfigChanges } from "../../config/changes.ts";
 import { systemClock } from "../../core/clock.ts";
+import { logLevelNumber } from "../../core/logger.ts";
 import { FleetMetrics } from "../../observe/metrics.ts";
 import { startObserveServer, type ObserveServer } from "../../observe/server.ts";
 import { openStore } from "../../store/index.ts";
@@ -42,7 +44,15 @@ export default defineCommand({
         settings: agentSettings(rt.config),
         applyJobsFile,
         reloadConfig: async () => {
-          rt = loadRuntime();
+          const next = loadRuntime();
+          const changes = configChanges(rt.config, next.config);
+          for (const line of describeConfigChanges(changes)) {
+            if (line.warn) rt.log.warn(line.text);
+            else rt.log.info(line.text);
+          }
+          // Said at the old level, then changed in place: the agent, its store and its HTTP server keep this logger.
+          rt.log.level = logLevelNumber(next.config.log_level);
+          rt = { log: rt.log, config: appliedConfig(rt.config, next.config) };
           return agentSettings(rt.config);
         },
       });
