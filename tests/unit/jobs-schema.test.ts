@@ -69,7 +69,7 @@ describe("seed documents", () => {
   test("the stored form with extra keys is accepted unless keys are strict", () => {
     const doc = { ...SEED_DAILY_REPORT, created_by: "ops", last_edit: "2024-01-01" };
     expect(valid(doc).name).toBe("Daily Report");
-    expect(messagesAt(doc, "created_by", { ...ctx, strictKeys: true })).toEqual(['is not a known job key (valid keys: _id, name, description, enabled, hour, minute, cron, every, tz, method, headers, body, timeout_sec, retry, expect_status, url, actions, overlap, catchup, on_lost, on_success, on_failure, alert_after_sec, run_on)']);
+    expect(messagesAt(doc, "created_by", { ...ctx, strictKeys: true })).toEqual(['is not a known job key (valid keys: _id, name, description, enabled, hour, minute, cron, every, tz, method, headers, body, timeout_sec, retry, expect_status, sign, follow_redirects, record_response, auth, url, actions, overlap, catchup, on_lost, on_success, on_failure, deadline_sec, alert_after_sec, run_on)']);
   });
 });
 
@@ -156,7 +156,7 @@ describe("problems", () => {
       {
         job: "J",
         path: "url",
-        message: "unknown template name {{BASE}}: not a secret (config \"secrets\" or FLEETCRON_SECRET_BASE) nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)",
+        message: "unknown template name {{BASE}}: not a secret (config \"secrets\" or FLEETCRON_SECRET_BASE), a var (config \"vars\") nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)",
       },
     ]);
     expect(messagesAt(simple({ body: { deep: ["ok", { x: "{{ NOPE }}" }] } }), "body.deep[1].x")[0]).toStartWith("unknown template name {{NOPE}}");
