@@ -63,7 +63,7 @@ export interface ChainOptions {
 export type HttpSettings = Pick<ChainOptions, "vars" | "secretHosts" | "signingKeys">;
 
 export interface RunDeadline {
-  /** Aborted (with a reason naming deadline_sec) when the deadline passes. */
+  /** Aborted when the deadline passes. */
   signal: AbortSignal;
   /** ms since epoch. */
   at: number;
@@ -72,13 +72,8 @@ export interface RunDeadline {
 
 /** Starts a run's deadline now. */
 export function startDeadline(sec: number, now = Date.now()): RunDeadline {
-  const error = new Error(`the run's deadline_sec (${sec} s) passed`);
-  error.name = "DeadlineError";
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(error), sec * 1000);
-  // A deadline must not keep a stopping process alive.
-  (timer as { unref?: () => void }).unref?.();
-  return { signal: controller.signal, at: now + sec * 1000, sec };
+  // A timeout signal holds no timer that could keep a stopping process alive.
+  return { signal: AbortSignal.timeout(Math.max(1, sec * 1000)), at: now + sec * 1000, sec };
 }
 
 export interface ChainResult {
@@ -129,7 +124,8 @@ interface RunState {
 }
 
 export async function runChain(actions: HttpAction[], opts: ChainOptions): Promise<ChainResult> {
-  const masker = new Masker(Object.values(opts.secrets));
+  // Signing secrets never go into a request, but a record must not show one even if a target echoes it.
+  const masker = new Masker([...Object.values(opts.secrets), ...(opts.signingKeys ?? []).map((k) => k.secret)]);
   const redact = masker.redact;
   const ctx: TemplateContext = {
     secrets: opts.secrets,
@@ -286,7 +282,10 @@ async function runStep(action: HttpAction, state: RunState, opts: ChainOptions):
       checkHop: (hop) => secretHostRefusal(state.bound, hop),
     });
     // A request that could not be built (bad URL or header after rendering) never left: no attempt.
-    if (attempt.failure === "request") return finish("error", `${attempt.error}; nothing was sent`);
+    if (attempt.failure === "request") {
+      const hint = /^\s*\{\{\s*steps\./.test(action.url) ? " (a step output in a URL is percent-encoded; write {{raw steps.…}} to use a whole URL from a response)" : "";
+      return finish("error", `${attempt.error}${hint}; nothing was sent`);
+    }
     attempts++;
     last = attempt;
     if (last.ok) return finish("success");

