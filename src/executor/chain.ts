@@ -121,6 +121,8 @@ interface RunState {
   signal: AbortSignal;
   /** Step name → its step references that some header uses: their values are masked once known. */
   headerRefs: Map<string, string[]>;
+  /** Set when the deadline, not a step's own failure, ended the chain. */
+  deadlineHit: boolean;
 }
 
 export async function runChain(actions: HttpAction[], opts: ChainOptions): Promise<ChainResult> {
@@ -140,7 +142,7 @@ export async function runChain(actions: HttpAction[], opts: ChainOptions): Promi
     steps: { ...opts.initialSteps },
   };
   const signal = opts.deadline ? AbortSignal.any([opts.signal, opts.deadline.signal]) : opts.signal;
-  const state: RunState = { ctx, masker, bound: boundSecrets(opts.secrets, opts.secretHosts), signal, headerRefs: headerStepRefs(actions) };
+  const state: RunState = { ctx, masker, bound: boundSecrets(opts.secrets, opts.secretHosts), signal, headerRefs: headerStepRefs(actions), deadlineHit: false };
   // Values of earlier chains' steps that headers here use (a notification sending the login token).
   for (const [name, refs] of state.headerRefs) if (Object.hasOwn(ctx.steps, name)) maskRefs(refs, state);
   const deadlinePassed = () => opts.deadline?.signal.aborted === true;
@@ -157,6 +159,7 @@ export async function runChain(actions: HttpAction[], opts: ChainOptions): Promi
 
   for (const action of actions) {
     if (!stopReason && signal.aborted) {
+      if (deadlinePassed()) state.deadlineHit = true;
       stopReason = deadlinePassed() ? `the run's deadline_sec (${opts.deadline!.sec} s) passed` : "the run was aborted";
       // Steps left undone make the run a failure even though none of them failed.
       error ??= deadlinePassed() ? `deadline_sec (${opts.deadline!.sec} s) passed before step "${action.name}"` : `aborted before step "${action.name}"`;
@@ -175,7 +178,7 @@ export async function runChain(actions: HttpAction[], opts: ChainOptions): Promi
     record(step);
     if (step.status === "error") {
       error ??= `step "${action.name}": ${step.error}`;
-      if (deadlinePassed()) stopReason = `the run's deadline_sec (${opts.deadline!.sec} s) passed`;
+      if (state.deadlineHit) stopReason = `the run's deadline_sec (${opts.deadline!.sec} s) passed`;
       else if (signal.aborted) stopReason = "the run was aborted";
       else if (!action.continue_on_failure) stopReason = `step "${action.name}" failed`;
     }
@@ -185,11 +188,11 @@ export async function runChain(actions: HttpAction[], opts: ChainOptions): Promi
     steps,
     outputs,
     ...(error === undefined ? {} : { error: redact(error) }),
-    ...(error !== undefined && deadlinePassed() ? { reason: "deadline" as const } : {}),
+    ...(error !== undefined && state.deadlineHit ? { reason: "deadline" as const } : {}),
   };
 }
 
-/** `steps.NAME…` references used in any header (or auth), by step name. */
+/** `steps.NAME.body` / `.json…` references used in any header, by step name. */
 function headerStepRefs(actions: HttpAction[]): Map<string, string[]> {
   const refs = new Map<string, string[]>();
   for (const action of actions) {
@@ -223,7 +226,10 @@ async function runStep(action: HttpAction, state: RunState, opts: ChainOptions):
   let attempts = 0;
   let last: HttpAttempt | undefined;
   const deadlinePassed = () => opts.deadline?.signal.aborted === true;
-  const deadlineText = () => `deadline_sec (${opts.deadline!.sec} s) passed after ${attempts} attempt${attempts === 1 ? "" : "s"}; no further attempt`;
+  const deadlineText = () => {
+    state.deadlineHit = true;
+    return `deadline_sec (${opts.deadline!.sec} s) passed after ${attempts} attempt${attempts === 1 ? "" : "s"}; no further attempt`;
+  };
 
   const finish = (status: "success" | "error", error?: string): { step: StepRecord; output?: StepOutput } => {
     // duration_ms is the whole step, waits between retries included: what the run spent on it.
@@ -261,7 +267,7 @@ async function runStep(action: HttpAction, state: RunState, opts: ChainOptions):
     const { req } = rendered;
     for (const value of rendered.learned) masker.add(value);
     if (action.auth && token === undefined) {
-      const got = await bearerToken(action, rendered.auth!, state, opts);
+      const got = await bearerToken(rendered.auth!, state, opts);
       if (!got.ok) return finish("error", `${got.error}; the request was not sent`);
       token = got.token;
     }
@@ -293,7 +299,7 @@ async function runStep(action: HttpAction, state: RunState, opts: ChainOptions):
     // A refused token is fetched again once and the request repeated once, beside its retries.
     if (last.status === 401 && token !== undefined && !refreshed) {
       refreshed = true;
-      const got = await bearerToken(action, rendered.auth!, state, opts, token);
+      const got = await bearerToken(rendered.auth!, state, opts, token);
       if (!got.ok) return finish("error", `${describe(last, attempts)}; the token could not be renewed: ${got.error}`);
       token = got.token;
       attempts--; // the repeat with a new token is the same attempt, not a retry
@@ -304,6 +310,7 @@ async function runStep(action: HttpAction, state: RunState, opts: ChainOptions):
     if (!retryable || attempts > action.retry.retries) return finish("error", describe(last, attempts));
     const delay = retryDelayMs(action.retry, attempts, rand, last.retryAfter, Date.now());
     if (opts.deadline && Date.now() + delay >= opts.deadline.at) {
+      state.deadlineHit = true;
       return finish("error", `${describe(last, attempts)}; deadline_sec (${opts.deadline.sec} s) passes before the next retry, so none was started`);
     }
     await opts.sleep(delay, signal);
@@ -369,7 +376,7 @@ function render(action: HttpAction, ctx: TemplateContext): Rendered {
   return rendered;
 }
 
-async function bearerToken(action: HttpAction, auth: RenderedAuth, state: RunState, opts: ChainOptions, stale?: string) {
+async function bearerToken(auth: RenderedAuth, state: RunState, opts: ChainOptions, stale?: string) {
   // The client secret goes to the token endpoint: its host must be one the secret allows.
   const body = [auth.client_id, auth.client_secret, auth.scope ?? "", auth.audience ?? ""].join("&");
   const refusal = secretHostRefusal(state.bound, { url: auth.token_url, headers: {}, body });

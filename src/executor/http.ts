@@ -29,7 +29,6 @@ export interface HttpRequest {
 }
 
 export type FollowRedirects = "same-origin" | "any" | "none";
-export const FOLLOW_REDIRECTS = ["same-origin", "any", "none"] as const;
 const MAX_REDIRECTS = 20;
 
 export interface SendOptions {
@@ -47,8 +46,6 @@ export interface SendOptions {
    * hosts would go with it), or null.
    */
   checkHop?: (hop: { url: string; headers: Record<string, string>; body: string }) => string | null;
-  /** Unix seconds for the signature; Date.now by default. */
-  nowSec?: () => number;
 }
 
 /**
@@ -129,7 +126,7 @@ export async function sendRequest(req: HttpRequest, opts: SendOptions): Promise<
       if (refusal !== null) return fail("redirect", `${refusal}; the redirect was not followed`, { redirects });
     }
     if (opts.signingKey) {
-      const t = opts.nowSec?.() ?? Math.floor(Date.now() / 1000);
+      const t = Math.floor(Date.now() / 1000);
       headers.set(SIGNATURE_HEADER, signatureHeader(opts.signingKey, t, hopMethod, url, body ?? ""));
     }
     try {
