@@ -12,6 +12,8 @@ import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMod
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
 import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
+import type { HttpSettings } from "../executor/chain.ts";
+import type { SecretScope } from "../executor/secret-hosts.ts";
 import { createRedactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
@@ -39,6 +41,10 @@ export interface AgentSettings {
   shutdownTimeoutMs: number;
   defaultTz: string;
   secrets: Record<string, string>;
+  /** Config vars, secret hosts and signing keys, passed to every request. */
+  http?: HttpSettings;
+  /** Validation's view of the secrets (values and hosts), to refuse a job that sends one elsewhere. */
+  secretScope?: SecretScope;
   userAgent: string;
   placement?: PlacementMode;
   tags?: Record<string, string>;
@@ -190,7 +196,7 @@ export class Agent {
       heartbeatMs: s.heartbeatMs,
       deadAfterMs: s.deadAfterMs,
       defaultTz: s.defaultTz,
-      secretKeys: Object.keys(s.secrets),
+      secretKeys: [...Object.keys(s.secrets), ...Object.keys(s.http?.vars ?? {})],
     };
   }
 
@@ -634,6 +640,7 @@ export class Agent {
       log: this.log,
       signal: this.hardStop.signal,
       ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
+      ...(this.settings.http ? { http: this.settings.http } : {}),
     };
   }
 
@@ -971,7 +978,7 @@ export class Agent {
   private async reloadJobs(options: { rescheduleAll?: boolean } = {}): Promise<void> {
     this.jobsRevision = await this.store.getJobsRevision();
     const previous = this.jobSet;
-    this.jobSet = await loadJobSet(this.store, Object.keys(this.settings.secrets), Object.keys(this.settings.limits ?? {}));
+    this.jobSet = await loadJobSet(this.store, [...Object.keys(this.settings.secrets), ...Object.keys(this.settings.http?.vars ?? {})], this.settings.secretScope, Object.keys(this.settings.limits ?? {}));
     const now = this.clock.now();
     for (const [id, job] of this.jobSet.jobs) {
       // An unchanged job keeps its place in time; a new or edited one (or all, after a new default zone) starts from now.

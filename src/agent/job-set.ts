@@ -1,3 +1,4 @@
+import type { SecretScope } from "../executor/secret-hosts.ts";
 import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job } from "../jobs/types.ts";
 import type { Store } from "../store/types.ts";
@@ -18,10 +19,10 @@ export interface JobSet {
  * a flow-control limit this agent's config lacks is invalid here: run unlimited, it could break
  * the bound its owner keeps for the fleet.
  */
-export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: string[], limitKeys: string[] = []): Promise<JobSet> {
+export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: string[], secretScope?: SecretScope, limitKeys: string[] = []): Promise<JobSet> {
   const set: JobSet = { jobs: new Map(), invalid: [], fingerprints: new Map(), updatedAt: new Map() };
   for (const doc of await store.listJobs()) {
-    const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id });
+    const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id, ...(secretScope ? { secretScope } : {}) });
     if (!parsed.ok) {
       set.invalid.push({ id: doc._id, name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, problems: parsed.problems });
       continue;

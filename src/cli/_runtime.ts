@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { AgentSettings } from "../agent/agent.ts";
 import { loadMachineId } from "../agent/machine-id.ts";
-import { loadConfig, type ResolvedConfig } from "../config/load.ts";
+import { httpSettings, loadConfig, secretScope, type ResolvedConfig } from "../config/load.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import { systemClock } from "../core/clock.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
@@ -50,6 +50,8 @@ export function agentSettings(config: ResolvedConfig): AgentSettings {
     shutdownTimeoutMs: config.shutdown_timeout_sec * 1000,
     defaultTz: config.tz,
     secrets: config.secrets,
+    http: httpSettings(config),
+    secretScope: secretScope(config),
     userAgent: config.user_agent,
     placement: config.placement,
     tags: config.tags,
@@ -65,6 +67,7 @@ export function executeContext(rt: Runtime & { store: Store }, signal: AbortSign
     machineId: settings.machineId,
     secrets: settings.secrets,
     redact: createRedactor(Object.values(settings.secrets)),
+    ...(settings.http ? { http: settings.http } : {}),
     userAgent: settings.userAgent,
     defaultTz: settings.defaultTz,
     log: rt.log,

@@ -7,6 +7,8 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { ConfigError } from "../core/errors.ts";
+import type { HttpSettings } from "../executor/chain.ts";
+import type { SecretScope } from "../executor/secret-hosts.ts";
 import { BUILTIN_NAMES } from "../executor/template.ts";
 import { isPlainObject, issuesToProblems, unknownKeyHint, type PathProblem } from "./issues.ts";
 import { describeJsonError, parseJson } from "./json.ts";
@@ -42,8 +44,15 @@ export interface ResolvedConfig {
   db_name: string;
   tz: string;
   max_serial: number;
-  /** File secrets overlaid with `FLEETCRON_SECRET_<KEY>` from the environment. */
+  /** File secrets overlaid with `FLEETCRON_SECRET_<KEY>` from the environment: name → value. */
   secrets: Record<string, string>;
+  /** Secrets written with `hosts`: name → the lowercased hosts they may be sent to (README, "Secret hosts"). */
+  secret_hosts: Record<string, string[]>;
+  /** Non-secret template values, shown unmasked. */
+  vars: Record<string, string>;
+  strict_secrets: boolean;
+  /** The first signs every request; the others are kept for rotation. */
+  signing_keys: { id: string; secret: string }[];
   /** The embedded database file (used only when `store.kind` is "sqlite"). */
   sqlite_path: string;
   /** null = generated once and kept in `<home>/machine_id` by the agent. */
@@ -89,8 +98,8 @@ export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warn
   const raw = path ? readConfigFile(path) : {};
   const { file, warnings } = validateConfig(raw, path ?? "(defaults)");
   if (path) warnings.push(...permissionWarnings(path));
-  const secrets = { ...file.secrets, ...envSecrets(env) };
-  warnings.push(...unusableSecretWarnings(Object.keys(secrets)));
+  const { secrets, secret_hosts } = resolveSecrets(file, envSecrets(env), path ?? "(defaults)");
+  warnings.push(...unusableSecretWarnings([...Object.keys(secrets), ...Object.keys(file.vars)]));
   const home = resolveHome(env, cwd);
   const sqlitePath = file.sqlite_path ? resolveFromConfig(file.sqlite_path, path, cwd, env) : join(home, SQLITE_FILE_NAME);
   const config: ResolvedConfig = {
@@ -100,12 +109,28 @@ export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warn
     store: file.mongodb_uri ? { kind: "mongo", uri: file.mongodb_uri, dbName: file.db_name } : { kind: "sqlite", path: sqlitePath },
     tz: file.tz ?? hostTimeZone(),
     secrets,
+    secret_hosts,
     sqlite_path: sqlitePath,
     user_agent: file.user_agent ?? `FleetCron/${options.version}`,
     jobs_file: file.jobs_file ? resolveFromConfig(file.jobs_file, path, cwd, env) : null,
     limits: Object.fromEntries(Object.entries(file.limits).map(([name, l]) => [name, { parallel: l.parallel ?? null, rate: l.rate ? parseRate(l.rate) : null }])),
   };
   return { config, warnings };
+}
+
+/** Names a job's templates may use from the config: secrets and vars. */
+export function templateKeys(config: Pick<ResolvedConfig, "secrets" | "vars">): string[] {
+  return [...Object.keys(config.secrets), ...Object.keys(config.vars)];
+}
+
+/** What validation needs to refuse a job that would send a secret to a host it may not go to. */
+export function secretScope(config: Pick<ResolvedConfig, "secrets" | "vars" | "secret_hosts">): SecretScope {
+  return { values: { ...config.vars, ...config.secrets }, hosts: config.secret_hosts };
+}
+
+/** What the executor adds to requests from the config. */
+export function httpSettings(config: Pick<ResolvedConfig, "vars" | "secret_hosts" | "signing_keys">): HttpSettings {
+  return { vars: config.vars, secretHosts: config.secret_hosts, signingKeys: config.signing_keys };
 }
 
 export function hostTimeZone(): string {
@@ -162,6 +187,37 @@ function configProblems(source: string, problems: PathProblem[]): ConfigError {
 
 function unknownKeys(raw: Record<string, unknown>): string[] {
   return Object.keys(raw).filter((key) => !CONFIG_KEYS.includes(key));
+}
+
+/**
+ * File secrets (a string, or `{ value, hosts }`) overlaid with the environment's values; a file
+ * entry's `hosts` still bind a value given by FLEETCRON_SECRET_<NAME>. Throws for a secret without
+ * a value, a name that is also a var, and (with `strict_secrets`) a secret without hosts.
+ */
+export function resolveSecrets(
+  file: Pick<ConfigFile, "secrets" | "vars" | "strict_secrets">,
+  fromEnv: Record<string, string>,
+  source: string,
+): { secrets: Record<string, string>; secret_hosts: Record<string, string[]> } {
+  const secrets: Record<string, string> = {};
+  const secret_hosts: Record<string, string[]> = {};
+  const problems: PathProblem[] = [];
+  for (const [name, entry] of Object.entries(file.secrets)) {
+    const value = Object.hasOwn(fromEnv, name) ? fromEnv[name] : typeof entry === "string" ? entry : entry.value;
+    if (value === undefined) problems.push({ path: `secrets.${name}.value`, message: `is required (or set ${SECRET_ENV_PREFIX}${name})` });
+    else secrets[name] = value;
+    if (typeof entry !== "string" && entry.hosts) secret_hosts[name] = [...new Set(entry.hosts.map((h) => h.toLowerCase()))];
+  }
+  for (const [name, value] of Object.entries(fromEnv)) secrets[name] = value;
+  for (const name of Object.keys(secrets)) {
+    if (Object.hasOwn(file.vars, name)) problems.push({ path: `vars.${name}`, message: `is also a secret (${Object.hasOwn(file.secrets, name) ? `secrets.${name}` : `${SECRET_ENV_PREFIX}${name}`}); a name is either a var (shown) or a secret (masked), rename one` });
+    if (file.strict_secrets && !secret_hosts[name]) {
+      const where = Object.hasOwn(file.secrets, name) ? `secrets.${name}` : `${SECRET_ENV_PREFIX}${name}`;
+      problems.push({ path: `secrets.${name}.hosts`, message: `is required by strict_secrets (${where} has no hosts); write secrets.${name} as { "hosts": ["api.example.com"] } (the value may stay in ${SECRET_ENV_PREFIX}${name})` });
+    }
+  }
+  if (problems.length) throw configProblems(source, problems);
+  return { secrets, secret_hosts };
 }
 
 /** `FLEETCRON_SECRET_API_KEY=x` → `{ API_KEY: "x" }`; the key is kept as written (case matters in templates). */

@@ -73,6 +73,20 @@ export function parseRate(text: string): Rate | null {
 export const MONGO_URI_MESSAGE = 'must be a MongoDB connection string starting with "mongodb://" or "mongodb+srv://" (leave the key out to use the embedded store)';
 const TZ_MESSAGE = 'must be an IANA time zone such as "Asia/Seoul", "America/New_York" or "UTC"';
 
+const SECRET_MESSAGE = 'must be a string, or { "value": "…", "hosts": ["api.example.com"] } (secret values are text; quote numbers)';
+const HOSTS_MESSAGE = 'must be a non-empty list of host names such as "api.example.com" or "*.example.com"';
+/** A host name, `*.` + a domain, or a bracketed IPv6 address; compared lowercased. */
+export const SECRET_HOST = /^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$|^\[[0-9a-f:.]+\]$/i;
+const secretObject = v.strictObject(
+  {
+    /** May be left out when FLEETCRON_SECRET_<NAME> gives it. */
+    value: v.optional(v.string("must be a string (secret values are text; quote numbers)")),
+    hosts: v.optional(v.pipe(v.array(v.pipe(v.string(HOSTS_MESSAGE), v.regex(SECRET_HOST, HOSTS_MESSAGE)), HOSTS_MESSAGE), v.minLength(1, HOSTS_MESSAGE))),
+  },
+  'must be { "value": "…", "hosts": ["api.example.com"] } (only those keys)',
+);
+const SIGNING_KEY_MESSAGE = 'must be { "id": "k1", "secret": "…" }';
+
 const configEntries = {
   mongodb_uri: v.optional(v.nullable(v.pipe(v.string(MONGO_URI_MESSAGE), v.regex(/^mongodb(\+srv)?:\/\/\S+$/, MONGO_URI_MESSAGE))), null),
   db_name: v.optional(
@@ -86,10 +100,44 @@ const configEntries = {
   max_serial: v.optional(integer(1, 1000), CONFIG_DEFAULTS.max_serial),
   secrets: v.optional(
     notArray(
-      v.record(v.string(), v.string("must be a string (secret values are text; quote numbers)"), "must be an object of names to strings"),
+      v.record(
+        v.string(),
+        v.union([v.string(), secretObject], SECRET_MESSAGE),
+        "must be an object of names to secrets (a string, or { \"value\": \"…\", \"hosts\": [\"api.example.com\"] })",
+      ),
+      "must be an object of names to secrets",
+    ),
+    {},
+  ),
+  /** Non-secret template values (README, "Templates"): shown in logs and records as written. */
+  vars: v.optional(
+    notArray(
+      v.record(v.string(), v.string("must be a string (var values are text; quote numbers)"), "must be an object of names to strings"),
       "must be an object of names to strings",
     ),
     {},
+  ),
+  /** Every secret must say where it may be sent (README, "Secret hosts"). */
+  strict_secrets: v.optional(v.boolean("must be true or false"), false),
+  /** Request signing (README, "Signed requests"): the first key signs, the rest are kept for rotation. */
+  signing_keys: v.optional(
+    v.pipe(
+      v.array(
+        notArray(
+          v.object(
+            {
+              id: v.pipe(v.string("must be a key id such as \"k2\""), v.regex(/^[\w.-]{1,64}$/, "must be 1-64 letters, digits, _ . - (it is sent in the signature header)")),
+              secret: v.pipe(v.string("must be a string of at least 16 characters"), v.minLength(16, "must be a string of at least 16 characters")),
+            },
+            SIGNING_KEY_MESSAGE,
+          ),
+          SIGNING_KEY_MESSAGE,
+        ),
+        "must be a list of { \"id\", \"secret\" } keys, the signing key first",
+      ),
+      v.check((keys) => new Set(keys.map((k) => k.id)).size === keys.length, "must not repeat a key id"),
+    ),
+    [],
   ),
   sqlite_path: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
   machine_id: v.optional(
@@ -151,6 +199,9 @@ export const CONFIG_KEYS = Object.keys(configEntries);
 
 /** Keys whose values are credentials: problems name their type, never their value. */
 export function isSensitivePath(path: string): boolean {
+  if (path.startsWith("signing_keys") && !path.endsWith(".id")) return true;
+  // A secret's hosts are not secret; its value is.
+  if (/^secrets(\.|\[).*\.hosts(\[\d+\])?$/.test(path)) return false;
   return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[");
 }
 

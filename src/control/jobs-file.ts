@@ -1,6 +1,7 @@
 import { readJobsFile } from "../jobs/file.ts";
 import { formatProblems, validateJobDocs } from "../jobs/validate.ts";
 import type { ValidationProblem } from "../jobs/types.ts";
+import type { SecretScope } from "../executor/secret-hosts.ts";
 
 export interface JobsFileReport {
   file: string;
@@ -11,8 +12,8 @@ export interface JobsFileReport {
 }
 
 /** Reads and validates a jobs file as a whole: `jobs apply` writes nothing unless every job is valid. */
-export function checkJobsFile(file: string, secretKeys: string[]): JobsFileReport {
+export function checkJobsFile(file: string, secretKeys: string[], secretScope?: SecretScope): JobsFileReport {
   const { docs } = readJobsFile(file);
-  const { jobs, problems } = validateJobDocs(docs, { secretKeys, strictKeys: true });
+  const { jobs, problems } = validateJobDocs(docs, { secretKeys, strictKeys: true, ...(secretScope ? { secretScope } : {}) });
   return { file, jobs: jobs.map((j) => ({ name: j.name, doc: j.doc as Record<string, unknown> })), problems, text: problems.length ? formatProblems(problems, file) : "" };
 }

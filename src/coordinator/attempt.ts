@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import { StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
-import { runChain, type ChainResult } from "../executor/chain.ts";
+import { runChain, startDeadline, type ChainResult, type HttpSettings } from "../executor/chain.ts";
 import type { Redactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { wallParts } from "../schedule/zone.ts";
@@ -44,6 +44,8 @@ export interface ExecuteContext {
   /** Aborted on a hard stop (shutdown deadline passed). */
   signal: AbortSignal;
   fetch?: typeof fetch;
+  /** Config vars, secret hosts and signing keys for the requests. */
+  http?: HttpSettings;
 }
 
 /**
@@ -75,6 +77,9 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
     mayWrite,
     sleep: (ms: number, s?: AbortSignal) => clock.sleep(ms, s),
     ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
+    ...ctx.http,
+    // The whole run: every step, retry and notification (README, "Run deadline").
+    ...(job.deadline_sec ? { deadline: startDeadline(job.deadline_sec) } : {}),
   };
 
   let result: ChainResult;
@@ -83,7 +88,7 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
     result = await runChain(job.actions, chainOptions);
     steps.push(...result.steps);
     const notify = result.status === "success" ? job.on_success : job.on_failure;
-    if (notify.length > 0 && !signal.aborted && mayWrite() === null) {
+    if (notify.length > 0 && !signal.aborted && result.reason !== "deadline" && mayWrite() === null) {
       const label = result.status === "success" ? "on_success" : "on_failure";
       const notified = await runChain(notify, { ...chainOptions, initialSteps: result.outputs });
       steps.push(...notified.steps.map((s) => ({ ...s, name: `${label}:${s.name}` })));
@@ -101,7 +106,7 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
     finished_at: new Date(finishedAt),
     duration_ms: finishedAt - startedAt,
     steps,
-    ...(lost ? { reason: lost } : {}),
+    ...(lost ? { reason: lost } : result.reason ? { reason: result.reason } : {}),
     ...(result.error ? { error: ctx.redact(result.error) } : {}),
   };
   // A fenced attempt writes nothing: its session is dead, and the taker records it `lost`.

@@ -141,6 +141,7 @@ async function notify(job: Job, alert: RunRecord & { reason: string }, state: st
           sleep: (ms, s) => ctx.clock.sleep(ms, s),
           initialSteps: outputsOf(last),
           ...(ctx.fetch ? { fetch: ctx.fetch } : {}),
+          ...ctx.http,
         },
       );
       steps = result.steps.map((s) => ({ ...s, name: `on_failure:${s.name}` }));

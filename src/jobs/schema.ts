@@ -18,7 +18,8 @@ import {
   unknownKeyHint,
   type PathProblem,
 } from "../config/issues.ts";
-import { checkTemplateName, templateNames } from "../executor/template.ts";
+import { hostAllowed, type SecretScope } from "../executor/secret-hosts.ts";
+import { BUILTIN_NAMES, checkTemplateName, templateNames, withoutRaw } from "../executor/template.ts";
 import { parseCron } from "../schedule/cron.ts";
 import { parseEvery } from "../schedule/every.ts";
 import { isValidTimeZone } from "../schedule/zone.ts";
@@ -99,6 +100,7 @@ const STATUS_MESSAGE = "must be an HTTP status 100-599 or a list of them";
 const OBJECT_OF = (what: string) => `must be an object of ${what}`;
 
 const status = int(100, 599, STATUS_MESSAGE);
+const AUTH_MESSAGE = 'must be { "type": "oauth2_client_credentials", "token_url", "client_id", "client_secret", "scope"?, "audience"?, "client_auth"?: "basic" | "body" }';
 
 const requestEntries = {
   method: v.nullish(v.pipe(v.string(METHOD_MESSAGE), v.regex(/^[A-Za-z]{1,20}$/, METHOD_MESSAGE))),
@@ -136,6 +138,26 @@ const requestEntries = {
     ),
   ),
   expect_status: v.nullish(v.union([status, list(status, STATUS_MESSAGE)], STATUS_MESSAGE)),
+  sign: v.nullish(v.boolean("must be true or false (false: send without FleetCron-Signature)")),
+  follow_redirects: v.nullish(picklist(["same-origin", "any", "none"] as const)),
+  record_response: v.nullish(v.boolean("must be true or false (false: the response body is never stored)")),
+  auth: v.nullish(
+    notArray(
+      v.object(
+        {
+          type: v.literal("oauth2_client_credentials", 'must be "oauth2_client_credentials" (the only auth type)'),
+          token_url: v.pipe(v.string(URL_MESSAGE), v.check(isPlausibleUrl, URL_MESSAGE)),
+          client_id: v.pipe(v.string("must be a non-empty string"), v.minLength(1, "must be a non-empty string")),
+          client_secret: v.pipe(v.string("must be a non-empty string (usually a template such as {{CLIENT_SECRET}})"), v.minLength(1, "must be a non-empty string")),
+          scope: v.nullish(v.string("must be a string of space-separated scopes")),
+          audience: v.nullish(v.string("must be a string")),
+          client_auth: v.nullish(picklist(["basic", "body"] as const)),
+        },
+        AUTH_MESSAGE,
+      ),
+      AUTH_MESSAGE,
+    ),
+  ),
 };
 
 /** `values` names the allowed items for messages, e.g. "hours 0-23". */
@@ -218,6 +240,12 @@ const jobEntries = {
   on_lost: v.nullish(picklist(["rerun", "skip"] as const)),
   on_success: steps(0),
   on_failure: steps(0),
+  deadline_sec: v.nullish(
+    v.pipe(
+      num(0, DAY_SEC, `must be a number of seconds greater than 0, at most ${DAY_SEC}`),
+      v.gtValue(0, `must be a number of seconds greater than 0, at most ${DAY_SEC}`),
+    ),
+  ),
   alert_after_sec: v.nullish(v.pipe(v.number("must be a number of seconds greater than 0"), v.finite("must be a number of seconds greater than 0"), v.gtValue(0, "must be a number of seconds greater than 0"))),
   max_parallel: v.nullish(int(1, 10_000, "must be an integer 1-10000: how many attempts of this job may run at once on one agent (overlap: allow)")),
   jitter_sec: v.nullish(num(0, 3600, "must be a number of seconds 0-3600: each occurrence fires up to this long after its instant")),
@@ -245,6 +273,7 @@ export const JOB_KEYS = Object.keys(jobEntries);
 /** Kept by FleetCron on stored jobs; an exported document carrying them re-applies cleanly. */
 const BOOKKEEPING_KEYS = new Set(["created_at", "updated_at"]);
 export const ACTION_KEYS = Object.keys(actionEntries);
+const AUTH_KEYS = ["type", "token_url", "client_id", "client_secret", "scope", "audience", "client_auth"];
 const RETRY_KEYS = ["retries", "delay_sec", "backoff", "max_delay_sec", "jitter"];
 const WHEN_KEYS = ["hour_in", "minute_in", "weekday_in", "day_in", "month_in"];
 /** In the `actions` form, these job-level fields are defaults for every action (not for on_success/on_failure). */
@@ -263,7 +292,13 @@ export interface JobParseContext {
   id?: string;
   /** Report unknown keys (files: a typo like `timeout` must not pass silently). Stored documents may carry extra keys. */
   strictKeys?: boolean;
+  /**
+   * The config's values and secret hosts: with them, a job that would send a secret to a host its
+   * `hosts` do not allow is refused (README, "Secret hosts"). Without them only names are checked.
+   */
+  secretScope?: SecretScope;
 }
+
 
 export type JobParseResult = { ok: true; job: Job } | { ok: false; problems: ValidationProblem[] };
 
@@ -291,7 +326,7 @@ function checkDocument(doc: unknown, ctx: JobParseContext): { fields?: JobFields
     ...scheduleProblems(doc),
     ...formProblems(doc),
     ...concurrencyProblems(doc),
-    ...stepProblems(doc, ctx.secretKeys),
+    ...stepProblems(doc, ctx.secretKeys, ctx.secretScope),
   ];
   return problems.length === 0 && result.success ? { fields: result.output, problems } : { problems };
 }
@@ -365,6 +400,7 @@ function unknownKeyProblems(doc: Record<string, unknown>): PathProblem[] {
     if (!isPlainObject(obj)) return;
     if (isPlainObject(obj.retry)) problems.push(...unknownIn(obj.retry, joinPath(base, "retry"), RETRY_KEYS, "retry"));
     if (isPlainObject(obj.when)) problems.push(...unknownIn(obj.when, joinPath(base, "when"), WHEN_KEYS, "when"));
+    if (isPlainObject(obj.auth)) problems.push(...unknownIn(obj.auth, joinPath(base, "auth"), AUTH_KEYS, "auth"));
   };
   nested(doc, "");
   for (const chain of CHAINS) {
@@ -440,7 +476,7 @@ function defaultStepName(chain: Chain, index: number): string {
 function stepSources(doc: Record<string, unknown>): StepSource[] {
   const sources: StepSource[] = [];
   const own = (obj: Record<string, unknown>, base: string) =>
-    (["url", "headers", "body"] as const).filter((k) => k in obj).map((k) => ({ path: joinPath(base, k), value: obj[k], inherited: false }));
+    (["url", "headers", "body", "auth"] as const).filter((k) => k in obj).map((k) => ({ path: joinPath(base, k), value: obj[k], inherited: false }));
   if (!present(doc.actions)) {
     // A missing or bad name is reported by the schema; the request's templates are still checked.
     sources.push({ chain: "actions", path: "", name: typeof doc.name === "string" ? doc.name : "", templated: own(doc, "") });
@@ -470,12 +506,64 @@ function inheritedSources(doc: Record<string, unknown>, action: Record<string, u
     }
   }
   if ("body" in doc && !("body" in action)) sources.push({ path: "body", value: doc.body, inherited: true });
+  if ("auth" in doc && !("auth" in action)) sources.push({ path: "auth", value: doc.auth, inherited: true });
   return sources;
 }
 
-function stepProblems(doc: Record<string, unknown>, secretKeys: readonly string[]): PathProblem[] {
+function stepProblems(doc: Record<string, unknown>, secretKeys: readonly string[], scope?: SecretScope): PathProblem[] {
   const sources = stepSources(doc);
-  return [...duplicateStepProblems(sources), ...sources.flatMap((s, i) => templateProblems(s, stepsBefore(sources, i), secretKeys))];
+  return [
+    ...duplicateStepProblems(sources),
+    ...sources.flatMap((s, i) => templateProblems(s, stepsBefore(sources, i), secretKeys)),
+    ...(scope && Object.keys(scope.hosts).length ? sources.flatMap((s) => secretHostProblems(s, scope)) : []),
+  ];
+}
+
+const STEP_OUTPUT_MARK = "fleetcron-step-output";
+
+/**
+ * The host a URL template goes to, with config values filled in; null when a step's response
+ * decides it (then only the run-time check can tell).
+ */
+function staticHost(url: string, scope: SecretScope): string | null {
+  const filled = url.replace(ANY_TEMPLATE, (t) => {
+    const name = withoutRaw(t.slice(2, -2).trim());
+    if (Object.hasOwn(scope.values, name)) return scope.values[name]!;
+    return (BUILTIN_NAMES as readonly string[]).includes(name) ? "x" : STEP_OUTPUT_MARK;
+  });
+  try {
+    const host = new URL(filled).hostname;
+    return host.includes(STEP_OUTPUT_MARK) ? null : host;
+  } catch {
+    return null;
+  }
+}
+
+/** A bound secret used in a step's URL, headers or body (or its auth) whose host is not allowed. */
+function secretHostProblems(step: StepSource, scope: SecretScope): PathProblem[] {
+  const problems: PathProblem[] = [];
+  const urlOf = (path: string) => step.templated.find((t) => t.path === path)?.value;
+  const requestHost = typeof urlOf(joinPath(step.path, "url")) === "string" ? staticHost(urlOf(joinPath(step.path, "url")) as string, scope) : null;
+  const authUrl = step.templated.find((t) => /(^|\.)auth$/.test(t.path));
+  const tokenUrl = authUrl && isPlainObject(authUrl.value) && typeof authUrl.value.token_url === "string" ? authUrl.value.token_url : null;
+  const tokenHost = tokenUrl === null ? null : staticHost(tokenUrl, scope);
+  for (const { path, value } of step.templated) {
+    const isAuth = /(^|\.)auth$/.test(path);
+    const host = isAuth ? tokenHost : requestHost;
+    if (host === null) continue;
+    walk(value, path, 1, {
+      string(text, at) {
+        for (const written of templateNames(text)) {
+          const name = withoutRaw(written);
+          const hosts = Object.hasOwn(scope.hosts, name) ? scope.hosts[name]! : null;
+          if (hosts && !hostAllowed(host, hosts)) {
+            problems.push({ path: at, message: `would send secret "${name}" to "${host}", but secrets.${name}.hosts allows only ${hosts.map((h) => `"${h}"`).join(", ")}` });
+          }
+        }
+      },
+    });
+  }
+  return problems;
 }
 
 /** Main steps before this one; for on_success/on_failure, the whole main chain plus earlier steps of the same list. */
@@ -545,6 +633,7 @@ function toJob(fields: JobFields, id: string): Job {
     ...(fields.max_parallel != null ? { max_parallel: fields.max_parallel } : {}),
     ...(fields.jitter_sec ? { jitter_ms: Math.round(fields.jitter_sec * 1000) } : {}),
     ...(present(fields.limit) ? { limit: fields.limit! } : {}),
+    ...(fields.deadline_sec ? { deadline_sec: fields.deadline_sec } : {}),
     ...(fields.run_on && Object.keys(fields.run_on).length > 0 ? { run_on: fields.run_on } : {}),
   };
 }
@@ -569,6 +658,25 @@ function toAction(action: RequestFields & Pick<ActionFields, "url"> & Partial<Ac
     expect_status: statuses === null || statuses === undefined ? [] : typeof statuses === "number" ? [statuses] : statuses,
     continue_on_failure: action.continue_on_failure ?? JOB_DEFAULTS.continue_on_failure,
   };
+  // Only what differs from the default is kept, so a job written without these reads as before.
+  const sign = action.sign ?? defaults.sign;
+  if (sign === false) result.sign = false;
+  const follow = action.follow_redirects ?? defaults.follow_redirects;
+  if (follow && follow !== "same-origin") result.follow_redirects = follow;
+  const record = action.record_response ?? defaults.record_response;
+  if (record === false) result.record_response = false;
+  const auth = action.auth ?? defaults.auth;
+  if (auth) {
+    result.auth = {
+      type: auth.type,
+      token_url: auth.token_url,
+      client_id: auth.client_id,
+      client_secret: auth.client_secret,
+      client_auth: auth.client_auth ?? "basic",
+      ...(auth.scope ? { scope: auth.scope } : {}),
+      ...(auth.audience ? { audience: auth.audience } : {}),
+    };
+  }
   if (body !== undefined && body !== null) result.body = body;
   const when = toWhen(action.when);
   if (when) result.when = when;

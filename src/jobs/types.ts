@@ -39,6 +39,24 @@ export interface HttpAction {
   expect_status: number[];
   when?: When;
   continue_on_failure: boolean;
+  /** false: no `FleetCron-Signature` even when the config has signing_keys (README, "Signed requests"). Default true. */
+  sign?: boolean;
+  /** Default "same-origin" (README, "Redirects"). */
+  follow_redirects?: "same-origin" | "any" | "none";
+  /** false: the response body is never stored in the run record. Default true. */
+  record_response?: boolean;
+  /** Fetches a bearer token before the request (README, "OAuth2 client credentials"). */
+  auth?: OAuth2ClientCredentials;
+}
+
+export interface OAuth2ClientCredentials {
+  type: "oauth2_client_credentials";
+  token_url: string;
+  client_id: string;
+  client_secret: string;
+  scope?: string;
+  audience?: string;
+  client_auth: "basic" | "body";
 }
 
 export type Schedule =
@@ -74,6 +92,8 @@ export interface Job {
   jitter_ms?: number;
   /** Config `limits` key whose flow control this job's requests share (fleet-wide). */
   limit?: string;
+  /** The whole run (retries, steps, notifications) ends `error` with reason `deadline` after this. */
+  deadline_sec?: number;
   /** Only agents whose config `tags` match every entry may fire it. */
   run_on?: Record<string, string>;
 }

@@ -4,6 +4,7 @@
  */
 import { isPlainObject } from "../config/issues.ts";
 import type { JobDocument } from "../store/types.ts";
+import type { SecretScope } from "../executor/secret-hosts.ts";
 import { parseJobDocument } from "./schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "./types.ts";
 
@@ -22,6 +23,8 @@ export interface JobsValidation {
 
 export interface JobsContext {
   secretKeys: readonly string[];
+  /** With it, a job that would send a secret to a host its `hosts` exclude is refused. */
+  secretScope?: SecretScope;
   /** Unknown keys are problems unless turned off; files are where typos get written. Default true. */
   strictKeys?: boolean;
 }
@@ -32,7 +35,7 @@ export function validateJobDocs(docs: readonly unknown[], ctx: JobsContext): Job
   const problems: ValidationProblem[] = [];
   const firstIndex = new Map<string, number>();
   docs.forEach((doc, index) => {
-    const result = parseJobDocument(doc, { secretKeys: ctx.secretKeys, strictKeys: ctx.strictKeys ?? true, label: `#${index}` });
+    const result = parseJobDocument(doc, { secretKeys: ctx.secretKeys, strictKeys: ctx.strictKeys ?? true, label: `#${index}`, ...(ctx.secretScope ? { secretScope: ctx.secretScope } : {}) });
     const name = isPlainObject(doc) && typeof doc.name === "string" ? doc.name : undefined;
     const duplicateOf = name === undefined ? undefined : firstIndex.get(name);
     if (name !== undefined && duplicateOf === undefined) firstIndex.set(name, index);

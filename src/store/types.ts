@@ -39,6 +39,8 @@ export interface StepRecord {
   response?: string;
   /** Why a step did not run (`when` did not match, an earlier step failed). */
   reason?: string;
+  /** Redirects followed, one line each; a cross-origin hop names the headers it dropped. */
+  redirects?: string[];
 }
 
 /** One attempt of one occurrence: `job_runs` in the seed. */

@@ -90,7 +90,7 @@ describe("validateJobDocs", () => {
     expect(jobs.map((j) => j.name)).toEqual(["Daily Report"]);
     expect(formatProblems(problems, "jobs.json").split("\n")).toEqual([
       'jobs.json: job "Broken" › hour: must be an integer 0-23, or null for every hour (got 24)',
-      'jobs.json: job "Broken" › url: unknown template name {{BASE}}: not a secret (config "secrets" or FLEETCRON_SECRET_BASE) nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)',
+      'jobs.json: job "Broken" › url: unknown template name {{BASE}}: not a secret (config "secrets" or FLEETCRON_SECRET_BASE), a var (config \"vars\") nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)',
       "jobs.json: job #2 › name: is required",
       `jobs.json: job "Data Pipeline" › colour: is not a known job key (valid keys: ${JOB_KEYS.join(", ")})`,
       'jobs.json: job "Data Pipeline" › actions[0].retry.retries: must be an integer 0-100 (extra attempts after the first) (got "3")',

@@ -156,7 +156,7 @@ describe("problems", () => {
       {
         job: "J",
         path: "url",
-        message: "unknown template name {{BASE}}: not a secret (config \"secrets\" or FLEETCRON_SECRET_BASE) nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)",
+        message: "unknown template name {{BASE}}: not a secret (config \"secrets\" or FLEETCRON_SECRET_BASE), a var (config \"vars\") nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)",
       },
     ]);
     expect(messagesAt(simple({ body: { deep: ["ok", { x: "{{ NOPE }}" }] } }), "body.deep[1].x")[0]).toStartWith("unknown template name {{NOPE}}");

@@ -42,3 +42,29 @@ describe("redactUri", () => {
     expect(redactUri("mongodb://host/db")).toBe("mongodb://host/db");
   });
 });
+
+describe("masking that holds (issue 11.4)", () => {
+  test("overlapping secrets: the union of their matches is masked", () => {
+    const r = createRedactor(["xyzabc", "abcdef"]);
+    expect(r("xyzabcdef")).toBe(MASK);
+    expect(r("1 xyzabcdef 2 abcdef 3")).toBe(`1 ${MASK} 2 ${MASK} 3`);
+    expect(createRedactor(["aaab", "baaa"])("aaabaaa")).toBe(MASK);
+  });
+
+  test("after the URL parser's normalisation: %27 for an apostrophe, lowercased hosts", () => {
+    const quote = "it's-a-secret";
+    const r = createRedactor([quote, "Tenant-XK9.Example.Test"]);
+    const url = new URL(`https://tenant-xk9.example.test/p?q=${quote}`).href;
+    expect(url).toContain("%27");
+    expect(r(new URL(`https://Tenant-XK9.Example.Test/p?q=${quote}`).href)).toBe(`https://${MASK}/p?q=${MASK}`);
+  });
+
+  test("JSON escapes: \\/ and \\uXXXX in either case, mixed in one value", () => {
+    const secret = "p/ss<wörd>&'";
+    const r = createRedactor([secret]);
+    const slashes = JSON.stringify(secret).replaceAll("/", "\\/");
+    const unicode = JSON.stringify(secret).replace(/[<>&'ö]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    const upper = unicode.replace(/\\u00([0-9a-f]{2})/g, (_, h: string) => `\\u00${h.toUpperCase()}`);
+    for (const form of [slashes, unicode, upper]) expect(r(`{"echo":${form}}`)).toBe(`{"echo":"${MASK}"}`);
+  });
+});

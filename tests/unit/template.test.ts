@@ -83,3 +83,22 @@ describe("checkTemplateName", () => {
     expect(templateNames("{{a}}-{{ b.c }}-x")).toEqual(["a", "b.c"]);
   });
 });
+
+describe("trust: where an untrusted step value lands (issue 13.3)", () => {
+  const c = () => ({ ...ctx({ s: { status: 200, body: 'a&b=c/../d "q"\r\nX: y' } }), vars: { HOST: "https://h.test" } });
+
+  test("url percent-encodes, a string body JSON-escapes, a header refuses CR/LF; raw inserts as written", () => {
+    expect(renderString("{{HOST}}/x?q={{steps.s.body}}", c(), "url")).toBe(`https://h.test/x?q=${encodeURIComponent('a&b=c/../d "q"\r\nX: y')}`);
+    expect(renderString('{"v":"{{steps.s.body}}"}', c(), "body")).toBe(JSON.stringify({ v: 'a&b=c/../d "q"\r\nX: y' }));
+    expect(() => renderString("{{steps.s.body}}", c(), "header")).toThrow("holds a CR or LF");
+    expect(renderString("{{raw steps.s.body}}", c(), "url")).toBe('a&b=c/../d "q"\r\nX: y');
+    // Config values are trusted: inserted as written everywhere.
+    expect(renderString("{{API_TOKEN}}/{{HOST}}", c(), "url")).toBe("tok-123/https://h.test");
+  });
+
+  test("raw applies to step references only; vars are template names", () => {
+    expect(checkTemplateName("raw steps.a.body", [], ["a"])).toBeNull();
+    expect(checkTemplateName("raw API_TOKEN", ["API_TOKEN"], [])).toContain('"raw" applies only to step outputs');
+    expect(checkTemplateName("raw steps.later.body", [], [])).toContain("does not run before this one");
+  });
+});

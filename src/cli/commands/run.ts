@@ -1,3 +1,4 @@
+import { secretScope, templateKeys } from "../../config/load.ts";
 import { defineCommand } from "citty";
 import { Agent } from "../../agent/agent.ts";
 import { acquireAgentLock } from "../../agent/lock.ts";
@@ -27,7 +28,7 @@ export default defineCommand({
         const file = rt.config.jobs_file;
         if (!file) return;
         try {
-          const report = checkJobsFile(file, Object.keys(rt.config.secrets));
+          const report = checkJobsFile(file, templateKeys(rt.config), secretScope(rt.config));
           if (report.problems.length) return rt.log.error(`jobs_file not applied, nothing written:\n${report.text}`);
           const changes = (await applyJobs(store, report.jobs, { prune: false, now: Date.now() })).filter((c) => c.change !== "unchanged");
           if (changes.length) rt.log.info(`jobs_file ${file}: ${changes.map((c) => `${c.change} "${c.name}"`).join(", ")}`);

@@ -1,3 +1,4 @@
+import { templateKeys } from "../../config/load.ts";
 import { defineCommand } from "citty";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,7 +16,7 @@ export default defineCommand({
       const idFile = join(config.home, "machine-id");
       const thisMachine = config.machine_id ?? (existsSync(idFile) ? readFileSync(idFile, "utf8").trim() : null);
       // The status page (src/observe) shows the same data, gathered by the same function.
-      const status = await gatherStatus(store, { now, deadAfterMs: config.dead_after_sec * 1000, defaultTz: config.tz, secretKeys: Object.keys(config.secrets), thisMachine });
+      const status = await gatherStatus(store, { now, deadAfterMs: config.dead_after_sec * 1000, defaultTz: config.tz, secretKeys: templateKeys(config), thisMachine });
       const { machines } = status.fleet;
       const self = status.this_machine.agent;
       const dueNext = status.due_next;

@@ -1,3 +1,4 @@
+import { secretScope, templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { applyJobs } from "../../../control/jobs.ts";
 import { checkJobsFile } from "../../../control/jobs-file.ts";
@@ -17,7 +18,7 @@ export default defineCommand({
   },
   async run({ args }) {
     await withStore(async ({ store, config }) => {
-      const report = checkJobsFile(args.file as string, Object.keys(config.secrets));
+      const report = checkJobsFile(args.file as string, templateKeys(config), secretScope(config));
       if (report.problems.length) {
         throw new FleetCronError("E_INVALID_JOBS", `${report.text}\nnothing written: fix the problems above and apply again`, EXIT_FAILED);
       }

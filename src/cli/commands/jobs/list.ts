@@ -1,3 +1,4 @@
+import { templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { listJobSummaries } from "../../../control/jobs.ts";
 import { fleetPlacement } from "../../../control/owners.ts";
@@ -12,7 +13,7 @@ export default defineCommand({
     await withStore(async ({ store, config }) => {
       const now = Date.now();
       const fleet = fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement);
-      const jobs = await listJobSummaries(store, Object.keys(config.secrets), config.tz, now, fleet);
+      const jobs = await listJobSummaries(store, templateKeys(config), config.tz, now, fleet);
       output({ jobs }, () => {
         if (jobs.length === 0) return "no jobs yet: add some with `fleetcron jobs apply FILE`";
         const rows = jobs.map((j) => [

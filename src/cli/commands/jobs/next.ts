@@ -1,3 +1,4 @@
+import { templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
@@ -22,7 +23,7 @@ export default defineCommand({
     const from = args.from ? Date.parse(args.from as string) : Date.now();
     if (Number.isNaN(from)) throw new UsageError(`--from must be an ISO date-time such as 2026-03-08T00:00:00Z (got "${args.from}")`);
     await withStore(async ({ store, config }) => {
-      const parsed = parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets));
+      const parsed = parseStored(await requireJob(store, args.name as string), templateKeys(config));
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
       const tz = parsed.job.tz ?? config.tz;
       // With jitter_sec the occurrence keeps its instant and fires a fixed offset after it.

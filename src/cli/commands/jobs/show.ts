@@ -1,3 +1,4 @@
+import { templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { parseStored, requireJob, summarizeJob } from "../../../control/jobs.ts";
 import { fleetPlacement } from "../../../control/owners.ts";
@@ -14,7 +15,7 @@ export default defineCommand({
       const doc = await requireJob(store, args.name as string);
       const runs = await store.listRuns({ job_id: doc._id, limit: 10 });
       const fleet = fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement);
-      const summary = summarizeJob(parseStored(doc, Object.keys(config.secrets)), config.tz, now, runs[0], fleet);
+      const summary = summarizeJob(parseStored(doc, templateKeys(config)), config.tz, now, runs[0], fleet);
       const { _id, ...document } = doc;
       output({ ...summary, document, recent_runs: runs }, () =>
         [

@@ -1,3 +1,4 @@
+import { templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { triggerJob } from "../../../control/trigger.ts";
@@ -11,7 +12,7 @@ export default defineCommand({
   args: { ...globalArgs, name: { type: "positional", required: true, description: "Job name" } },
   async run({ args }) {
     await withStore(async (rt) => {
-      const parsed = parseStored(await requireJob(rt.store, args.name as string), Object.keys(rt.config.secrets));
+      const parsed = parseStored(await requireJob(rt.store, args.name as string), templateKeys(rt.config));
       if (!parsed.job) {
         throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid and cannot run:\n${parsed.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`, EXIT_FAILED);
       }

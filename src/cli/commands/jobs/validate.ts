@@ -1,3 +1,4 @@
+import { secretScope, templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
 import { checkJobsFile } from "../../../control/jobs-file.ts";
 import { EXIT_FAILED } from "../../../core/errors.ts";
@@ -10,7 +11,7 @@ export default defineCommand({
   args: { ...globalArgs, file: { type: "positional", required: true, description: "JSON file: an array of jobs, or { \"jobs\": [...] }" } },
   async run({ args }) {
     const { config } = loadRuntime();
-    const report = checkJobsFile(args.file as string, Object.keys(config.secrets));
+    const report = checkJobsFile(args.file as string, templateKeys(config), secretScope(config));
     output({ file: report.file, valid: report.problems.length === 0, jobs: report.jobs.map((j) => j.name), problems: report.problems }, () =>
       report.problems.length ? report.text : `${report.file}: ${report.jobs.length} job(s) valid`,
     );
