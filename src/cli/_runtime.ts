@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { AgentSettings } from "../agent/agent.ts";
 import { loadMachineId } from "../agent/machine-id.ts";
 import { loadConfig, type ResolvedConfig } from "../config/load.ts";
@@ -19,7 +20,12 @@ export interface Runtime {
 /** Config loaded and resolved, warnings said once, logger ready: what every command starts from. */
 export function loadRuntime(options: { quietWarnings?: boolean } = {}): Runtime {
   const { config, warnings } = loadConfig({ flag: globalFlags.config, env: process.env, cwd: process.cwd(), version: VERSION });
-  const log = createLogger({ level: config.log_level, format: config.log_format });
+  const logFile = globalFlags.logFile ? resolve(globalFlags.logFile) : config.log_file;
+  const log = createLogger({
+    level: config.log_level,
+    format: config.log_format,
+    ...(logFile ? { file: { path: logFile, maxBytes: Math.round(config.log_max_mb * 1024 * 1024), keep: config.log_keep } } : {}),
+  });
   if (!options.quietWarnings) for (const warning of warnings) log.warn(warning);
   return { config, log };
 }
