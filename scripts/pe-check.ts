@@ -161,14 +161,18 @@ function cStringFixed(raw: Uint8Array): string {
   return new TextDecoder("latin1").decode(end === -1 ? raw : raw.subarray(0, end));
 }
 
-/** The report, or the reason the file is not a PE32+ at all, as problems. */
-export function checkPeFile(path: string): PeReport {
+/** The report, with the reason the bytes are not a readable PE32+ at all as its problem. */
+export function checkPe(bytes: Uint8Array): PeReport {
   try {
-    return inspectPe(readFileSync(path));
+    return inspectPe(bytes);
   } catch (error) {
     if (!(error instanceof PeError)) throw error;
     return { machine: 0, magic: 0, subsystem: 0, characteristics: 0, entryPoint: 0, sections: [], imports: [], delayImports: [], signed: false, problems: [error.message] };
   }
+}
+
+export function checkPeFile(path: string): PeReport {
+  return checkPe(readFileSync(path));
 }
 
 if (import.meta.main) {
