@@ -34,7 +34,7 @@ let skipReason = prerequisites();
 if (skipReason && process.env.CI && !skipReason.startsWith("not ")) throw new Error(`the systemd check must run in CI, but ${skipReason}`);
 
 let work = "";
-let manager: Subprocess | null = null;
+let manager: Subprocess<"ignore", "pipe", "pipe"> | null = null;
 let env: Record<string, string> = {};
 let sink: Sink | null = null;
 let managerLog = "";
@@ -167,6 +167,7 @@ describe.skipIf(Boolean(skipReason))(`real systemd (a user manager)${skipReason 
 
   test("service uninstall --user stops the agent and removes the unit", async () => {
     const pid = mainPid();
+    expect(pid).toBeGreaterThan(0); // (kill(0) would probe our own process group)
     const removed = fleetcron("service", "uninstall", "--user", "--json");
     expect({ code: removed.exitCode, err: removed.stderr }).toEqual({ code: 0, err: "" });
     expect(existsSync(join(env.XDG_CONFIG_HOME!, "systemd", "user", "fleetcron.service"))).toBe(false);
