@@ -179,7 +179,7 @@ describe.skipIf(Boolean(skipReason))(`bun run build: every download${skipReason 
     const bytes = readFileSync(tampered);
     const report = inspectPe(bytes);
     const text = report.sections.find((s) => s.name === ".text")!;
-    bytes[text.rawOffset + 4096] ^= 0xff;
+    bytes[text.rawOffset + 4096] = bytes[text.rawOffset + 4096]! ^ 0xff;
     writeFileSync(tampered, bytes);
     const broken = run(["osslsigncode", "verify", "-in", tampered, "-CAfile", certPem]);
     expect(broken.out).toContain("MISMATCH");
