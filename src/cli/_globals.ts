@@ -8,6 +8,8 @@ import { UsageError } from "../core/errors.ts";
  */
 export interface GlobalFlags {
   config?: string;
+  /** Overrides the config's `log_file`: how a service (a Windows task has no stdout) names its log. */
+  logFile?: string;
   json: boolean;
 }
 
@@ -28,6 +30,11 @@ export function extractGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: 
       if (value === undefined || value.startsWith("-")) throw new UsageError(`${arg} needs a file path, e.g. --config /etc/fleetcron/config.json`);
       flags.config = value;
     } else if (arg.startsWith("--config=")) flags.config = arg.slice("--config=".length);
+    else if (arg === "--log-file") {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith("-")) throw new UsageError(`${arg} needs a file path, e.g. --log-file /var/log/fleetcron/fleetcron.log`);
+      flags.logFile = value;
+    } else if (arg.startsWith("--log-file=")) flags.logFile = arg.slice("--log-file=".length);
     else rest.push(arg);
   }
   return { flags, rest };
@@ -37,4 +44,5 @@ export function extractGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: 
 export const globalArgs = {
   config: { type: "string", alias: ["c"], description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
   json: { type: "boolean", description: "One JSON document on stdout, for scripts" },
+  "log-file": { type: "string", description: "Log to this file, rotated (overrides the config's log_file; default stderr)" },
 } satisfies ArgsDef;

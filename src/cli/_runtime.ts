@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { AgentSettings } from "../agent/agent.ts";
 import { loadMachineId } from "../agent/machine-id.ts";
 import { httpSettings, loadConfig, secretScope, type ResolvedConfig } from "../config/load.ts";
@@ -17,9 +18,15 @@ export interface Runtime {
 }
 
 /** Config loaded and resolved, warnings said once, logger ready: what every command starts from. */
-export function loadRuntime(options: { quietWarnings?: boolean } = {}): Runtime {
+export function loadRuntime(options: { quietWarnings?: boolean; log?: Logger } = {}): Runtime {
   const { config, warnings } = loadConfig({ flag: globalFlags.config, env: process.env, cwd: process.cwd(), version: VERSION });
-  const log = createLogger({ level: config.log_level, format: config.log_format });
+  const logFile = globalFlags.logFile ? resolve(globalFlags.logFile) : config.log_file;
+  // A running agent re-reading its config (reload-config) keeps its logger and its open log file.
+  const log = options.log ?? createLogger({
+    level: config.log_level,
+    format: config.log_format,
+    ...(logFile ? { file: { path: logFile, maxBytes: Math.round(config.log_max_mb * 1024 * 1024), keep: config.log_keep } } : {}),
+  });
   if (!options.quietWarnings) for (const warning of warnings) log.warn(warning);
   return { config, log };
 }

@@ -21,5 +21,6 @@ export const main = defineCommand({
     status: () => load(import("./commands/status.ts")),
     config: () => load(import("./commands/config.ts")),
     service: () => load(import("./commands/service.ts")),
+    completion: () => load(import("./commands/completion.ts")),
   },
 });

@@ -66,6 +66,10 @@ export interface ResolvedConfig {
   user_agent: string;
   log_level: LogLevel;
   log_format: LogFormat;
+  /** Absolute; null = stderr. */
+  log_file: string | null;
+  log_max_mb: number;
+  log_keep: number;
   /** null = no HTTP server; 0 = any free port. */
   http_port: number | null;
   http_host: string;
@@ -114,6 +118,7 @@ export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warn
     user_agent: file.user_agent ?? `FleetCron/${options.version}`,
     jobs_file: file.jobs_file ? resolveFromConfig(file.jobs_file, path, cwd, env) : null,
     limits: Object.fromEntries(Object.entries(file.limits).map(([name, l]) => [name, { parallel: l.parallel ?? null, rate: l.rate ? parseRate(l.rate) : null }])),
+    log_file: file.log_file ? resolveFromConfig(file.log_file, path, cwd, env) : null,
   };
   return { config, warnings };
 }

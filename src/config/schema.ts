@@ -33,6 +33,9 @@ export const CONFIG_DEFAULTS = {
   max_concurrent_runs: 50,
   log_level: "info" as LogLevel,
   log_format: "pretty" as LogFormat,
+  /** log_file (none = stderr) is rotated at log_max_mb, keeping log_keep older files. */
+  log_max_mb: 10,
+  log_keep: 5,
   /** Loopback only: the status page shows job names and run history. */
   http_host: "127.0.0.1",
   shutdown_timeout_sec: 30,
@@ -154,6 +157,9 @@ const configEntries = {
   user_agent: v.optional(nonEmpty("must be a non-empty string")),
   log_level: v.optional(picklist(LOG_LEVELS), CONFIG_DEFAULTS.log_level),
   log_format: v.optional(picklist(LOG_FORMATS), CONFIG_DEFAULTS.log_format),
+  log_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder), or null for stderr")), null),
+  log_max_mb: v.optional(v.pipe(positive(), v.maxValue(100_000, "must be at most 100000 (MB)")), CONFIG_DEFAULTS.log_max_mb),
+  log_keep: v.optional(integer(0, 1000, "must be an integer 0-1000 (rotated files kept)"), CONFIG_DEFAULTS.log_keep),
   http_port: v.optional(v.nullable(integer(0, 65_535, "must be a port number 0-65535 (0 = any free port), or null for off")), null),
   http_host: v.optional(nonEmpty("must be a host name or IP address"), CONFIG_DEFAULTS.http_host),
   jobs_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),

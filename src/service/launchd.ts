@@ -1,7 +1,7 @@
 /** macOS: a launchd property list, a LaunchAgent of the user (default) or a LaunchDaemon (--system). */
 import { posix } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { agentArgv, checkInput, LAUNCHD_LABEL, RESTART_DELAY_SEC, shellQuote, stopTimeoutSec, xmlEscape, xmlUnescape, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
+import { agentArgv, checkInput, LAUNCHD_LABEL, logFileFromArgv, RESTART_DELAY_SEC, serviceLogFile, shellQuote, stopTimeoutSec, xmlEscape, xmlUnescape, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
 
 export const SYSTEM_DAEMON_DIR = "/Library/LaunchDaemons";
 
@@ -9,8 +9,18 @@ export function plistDir(input: ServiceInput): string {
   return input.scope === "system" ? SYSTEM_DAEMON_DIR : posix.join(input.userHome, "Library", "LaunchAgents");
 }
 
+/** The agent's own, rotated log (`--log-file`, or the config's `log_file`). */
 export function logPath(input: ServiceInput): string {
-  return posix.join(input.home, "logs", "fleetcron.log");
+  return serviceLogFile(input).path;
+}
+
+/**
+ * What the agent writes outside its logger — an error before the config is read, a crash — goes
+ * to launchd's StandardErrorPath. launchd never rotates it, so it is a file of its own that only
+ * such lines reach, not the log.
+ */
+export function crashLogPath(input: ServiceInput): string {
+  return posix.join(input.home, "logs", "launchd-stderr.log");
 }
 
 /** `gui/<uid>` (a LaunchAgent lives in the logged-in user's session) or `system`. */
@@ -31,7 +41,7 @@ export function launchdPlist(input: ServiceInput): string {
   check(input);
   const entries: [string, string][] = [
     ["Label", string(LAUNCHD_LABEL)],
-    ["ProgramArguments", `<array>\n${agentArgv(input).map((a) => `    ${string(a)}`).join("\n")}\n  </array>`],
+    ["ProgramArguments", `<array>\n${agentArgv(input, serviceLogFile(input).flag).map((a) => `    ${string(a)}`).join("\n")}\n  </array>`],
     ["EnvironmentVariables", `<dict>\n    <key>FLEETCRON_HOME</key>\n    ${string(input.home)}\n  </dict>`],
     ...(input.user !== undefined ? ([["UserName", string(input.user)]] as [string, string][]) : []),
     ["RunAtLoad", "<true/>"],
@@ -40,9 +50,8 @@ export function launchdPlist(input: ServiceInput): string {
     ["ThrottleInterval", `<integer>${RESTART_DELAY_SEC}</integer>`],
     // SIGTERM first; SIGKILL only after the agent's own shutdown timeout has had its chance.
     ["ExitTimeOut", `<integer>${stopTimeoutSec(input)}</integer>`],
-    // All logs go to stderr; stdout gets the same file so nothing is lost.
-    ["StandardOutPath", string(logPath(input))],
-    ["StandardErrorPath", string(logPath(input))],
+    // The log itself is the agent's rotating file; only startup errors and crashes reach stderr.
+    ["StandardErrorPath", string(crashLogPath(input))],
   ];
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -69,8 +78,8 @@ export const launchd: ServiceGenerator = {
     const domain = launchdDomain(input);
     const steps: Step[] = [{ kind: "mkdir", path: plistDir(input), mode: 0o755 }];
     if (!state.homeExists) steps.push({ kind: "mkdir", path: input.home, mode: 0o700 });
-    // launchd opens the log file but does not create its folder.
-    steps.push({ kind: "mkdir", path: posix.dirname(logPath(input)), mode: 0o700 });
+    // launchd opens StandardErrorPath but does not create its folder.
+    steps.push({ kind: "mkdir", path: posix.dirname(crashLogPath(input)), mode: 0o700 });
     if (!state.homeExists && input.user !== undefined) {
       steps.push({ kind: "run", command: { argv: ["chown", "-R", input.user, input.home] }, why: `the agent runs as ${input.user} and writes its home and logs` });
     }
@@ -104,12 +113,16 @@ export const launchd: ServiceGenerator = {
     return followLog(logPath(input));
   },
   logsFromDefinition(content) {
+    const args = /<key>ProgramArguments<\/key>\s*<array>([\s\S]*?)<\/array>/.exec(content)?.[1] ?? "";
+    const argv = [...args.matchAll(/<string>([^<]*)<\/string>/g)].map((m) => xmlUnescape(m[1]!));
+    const fromFlag = logFileFromArgv(argv);
+    if (fromFlag) return followLog(fromFlag);
+    // A definition written before FleetCron kept its own log: launchd's file.
     const path = /<key>StandardErrorPath<\/key>\s*<string>([^<]*)<\/string>/.exec(content)?.[1];
-    return path ? followLog(xmlUnescape(path)) : null;
+    return path && !path.endsWith("launchd-stderr.log") ? followLog(xmlUnescape(path)) : null;
   },
   notes(input) {
-    return input.scope === "user"
-      ? ["a LaunchAgent runs while you are logged in (gui session); for a server that must run with nobody logged in use --system (a LaunchDaemon, sudo)", "launchd does not rotate the log; add it to newsyslog if it grows"]
-      : ["launchd does not rotate the log; add it to newsyslog if it grows"];
+    const rotation = `the agent rotates its log itself (log_max_mb, log_keep); ${crashLogPath(input)} gets only what it writes before its log is open or when it crashes`;
+    return input.scope === "user" ? ["a LaunchAgent runs while you are logged in (gui session); for a server that must run with nobody logged in use --system (a LaunchDaemon, sudo)", rotation] : [rotation];
   },
 };

@@ -40,6 +40,8 @@ export interface ServiceInput {
   xdgConfigHome?: string;
   /** The installing user's uid: launchd's `gui/<uid>` domain. */
   uid?: number;
+  /** The config's `log_file` (absolute), when it sets one: the agent logs there, not to stderr. */
+  logFile?: string | null;
 }
 
 /** A command as an argv array: run without a shell, shown shell-quoted. */
@@ -98,9 +100,30 @@ export interface ServiceGenerator {
   notes(input: ServiceInput): string[];
 }
 
-/** The agent's command line: what every manager starts. */
-export function agentArgv(input: ServiceInput): string[] {
-  return [input.binaryPath, ...(input.launcherArgs ?? []), ...(input.configPath ? ["--config", input.configPath] : []), "run"];
+/**
+ * The agent's command line: what every manager starts. `logFile` adds `--log-file`, for managers
+ * that keep no rotated output of their own (a Windows task has no stdout, launchd never rotates).
+ */
+export function agentArgv(input: ServiceInput, logFile?: string): string[] {
+  return [input.binaryPath, ...(input.launcherArgs ?? []), ...(input.configPath ? ["--config", input.configPath] : []), ...(logFile ? ["--log-file", logFile] : []), "run"];
+}
+
+/** `<home>/logs/fleetcron.log`: where a service logs when the config names no `log_file`. */
+export function defaultServiceLogFile(input: ServiceInput): string {
+  return joinLike(input.home, "logs", "fleetcron.log");
+}
+
+/** The file a Windows task or a launchd job logs to: the config's `log_file`, else the default under the home. */
+export function serviceLogFile(input: ServiceInput): { path: string; flag?: string } {
+  if (input.logFile) return { path: input.logFile };
+  const path = defaultServiceLogFile(input);
+  return { path, flag: path };
+}
+
+/** `--log-file PATH` as written into a definition's argument list, read back (null when absent). */
+export function logFileFromArgv(argv: string[]): string | null {
+  const at = argv.indexOf("--log-file");
+  return at !== -1 && argv[at + 1] ? argv[at + 1]! : null;
 }
 
 /** A bit above the agent's own shutdown timeout: it finishes running work, then releases its serial. */

@@ -1,7 +1,7 @@
 /** Linux: a systemd unit, system-wide (/etc/systemd/system) or per user (~/.config/systemd/user). */
 import { posix } from "node:path";
 import { UsageError } from "../core/errors.ts";
-import { agentArgv, checkInput, RESTART_DELAY_SEC, SERVICE_NAME, stopTimeoutSec, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
+import { agentArgv, checkInput, RESTART_DELAY_SEC, SERVICE_NAME, shellQuote, stopTimeoutSec, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
 
 export const UNIT_NAME = `${SERVICE_NAME}.service`;
 export const SYSTEM_UNIT_DIR = "/etc/systemd/system";
@@ -112,7 +112,9 @@ export const systemd: ServiceGenerator = {
     };
   },
   logs(input) {
-    return input.scope === "system" ? `the journal: journalctl -u ${SERVICE_NAME} -f` : `the journal: journalctl --user -u ${SERVICE_NAME} -f`;
+    const journal = input.scope === "system" ? `journalctl -u ${SERVICE_NAME} -f` : `journalctl --user -u ${SERVICE_NAME} -f`;
+    // The journal rotates on its own, so a unit needs no log file; the config may still name one.
+    return input.logFile ? `${input.logFile} (tail -F ${shellQuote(input.logFile)}; startup errors: ${journal})` : `the journal: ${journal}`;
   },
   notes(input) {
     if (input.scope === "user") return ["a --user service runs while you are logged in; to keep it running after logout and start it at boot: loginctl enable-linger"];

@@ -3,7 +3,7 @@
  * an account with an S4U logon (--user): either way it runs whether anyone is logged on or not.
  */
 import { UsageError } from "../core/errors.ts";
-import { agentArgv, checkInput, joinLike, WINDOWS_TASK_NAME, windowsArg, xmlEscape, type Command, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
+import { agentArgv, checkInput, joinLike, serviceLogFile, WINDOWS_TASK_NAME, windowsArg, xmlEscape, type Command, type ServiceGenerator, type ServiceInput, type Step } from "./shared.ts";
 
 const TN = ["/TN", WINDOWS_TASK_NAME];
 
@@ -35,7 +35,8 @@ function check(input: ServiceInput): void {
 
 export function taskXml(input: ServiceInput): string {
   check(input);
-  const [command, ...args] = agentArgv(input);
+  // A task has no stdout or stderr: without a log file of its own the agent's log would be lost.
+  const [command, ...args] = agentArgv(input, serviceLogFile(input).flag);
   const principal =
     input.scope === "system"
       ? ["      <UserId>S-1-5-18</UserId>", "      <RunLevel>HighestAvailable</RunLevel>"]
@@ -151,8 +152,9 @@ export const windowsTask: ServiceGenerator = {
       },
     };
   },
-  logs() {
-    return "Task Scheduler keeps no output of a task: see `fleetcron status` and `fleetcron runs`, and the task's history in Event Viewer > Applications and Services Logs > Microsoft > Windows > TaskScheduler > Operational";
+  logs(input) {
+    const path = serviceLogFile(input).path;
+    return `${path} (Get-Content -Wait ${windowsArg(path)}); the task's own history is in Event Viewer > Applications and Services Logs > Microsoft > Windows > TaskScheduler > Operational`;
   },
   notes(input) {
     const notes =

@@ -203,16 +203,27 @@ describe.skipIf(xmlParserMissing)("launchd plist", () => {
     expect(parsed.stderr).toBe("");
     expect(JSON.parse(parsed.stdout)).toEqual({
       Label: "com.fleetcron.agent",
-      ProgramArguments: [binary, "--config", input.configPath, "run"],
+      // The agent keeps its own rotated log (launchd never rotates StandardOutPath).
+      ProgramArguments: [binary, "--config", input.configPath, "--log-file", join(input.home, "logs", "fleetcron.log"), "run"],
       EnvironmentVariables: { FLEETCRON_HOME: input.home },
       UserName: "_fleetcron",
       RunAtLoad: true,
       KeepAlive: true,
       ThrottleInterval: 10,
       ExitTimeOut: 45,
-      StandardOutPath: join(input.home, "logs", "fleetcron.log"),
-      StandardErrorPath: join(input.home, "logs", "fleetcron.log"),
+      StandardErrorPath: join(input.home, "logs", "launchd-stderr.log"),
     });
+  });
+
+  test("a config that names log_file is used as it is: no --log-file, and status reads the log's place from the definition", () => {
+    const gen = GENERATORS.darwin;
+    const own = { ...input, logFile: "/var/log/fleetcron/agent.log" };
+    expect(launchdPlist(own)).not.toContain("--log-file");
+    expect(gen.logs(own)).toStartWith("/var/log/fleetcron/agent.log");
+    expect(gen.logsFromDefinition!(launchdPlist(input))).toStartWith(join(input.home, "logs", "fleetcron.log"));
+    expect(gen.logsFromDefinition!(launchdPlist(own))).toBeNull();
+    // A plist from before the agent kept its own log named launchd's file.
+    expect(gen.logsFromDefinition!("<key>StandardErrorPath</key>\n  <string>/old/fleetcron.log</string>")).toStartWith("/old/fleetcron.log");
   });
 
   test("a LaunchAgent goes to ~/Library/LaunchAgents and is bootstrapped into gui/<uid>; --system uses the system domain", () => {
@@ -268,8 +279,16 @@ describe.skipIf(xmlParserMissing)("Task Scheduler XML", () => {
     expect(leaves.DisallowStartIfOnBatteries).toEqual(["false"]);
     expect(leaves.WorkingDirectory).toEqual([WIN.home]);
     // Command + Arguments, as Windows splits them, are exactly the agent's argv.
-    expect(windowsArgv(`${leaves.Command![0]} ${leaves.Arguments![0]}`)).toEqual(agentArgv(WIN));
-    expect(agentArgv(WIN)).toEqual([WIN.binaryPath, "--config", WIN.configPath!, "run"]);
+    // A task has no stdout: the agent logs to a file under its home.
+    const logFile = "C:\\ProgramData\\FleetCron <home>\\logs\\fleetcron.log";
+    expect(windowsArgv(`${leaves.Command![0]} ${leaves.Arguments![0]}`)).toEqual([WIN.binaryPath, "--config", WIN.configPath!, "--log-file", logFile, "run"]);
+    expect(GENERATORS.windows.logs(WIN)).toStartWith(`${logFile} (Get-Content -Wait "${logFile}")`);
+  });
+
+  test("a config's own log_file replaces the default: no --log-file in the task, status names that file", () => {
+    const own = { ...WIN, logFile: "D:\\logs\\fleetcron.log" };
+    expect(taskXml(own)).not.toContain("--log-file");
+    expect(GENERATORS.windows.logs(own)).toStartWith("D:\\logs\\fleetcron.log (Get-Content -Wait D:\\logs\\fleetcron.log)");
   });
 
   test("the required elements are there (read as text too, for hosts without python3)", () => {
@@ -306,5 +325,14 @@ describe.skipIf(xmlParserMissing)("Task Scheduler XML", () => {
   test("refuses a POSIX path, and --run-as with --system", () => {
     expect(() => taskXml({ ...WIN, binaryPath: "/usr/local/bin/fleetcron" })).toThrow("must be absolute for a windows service definition");
     expect(() => taskXml({ ...WIN, user: "ops" })).toThrow("runs the task as SYSTEM");
+  });
+});
+
+describe("where a service logs (issue 17)", () => {
+  test("systemd: the journal, or the config's log_file when it names one (with the journal for startup errors)", () => {
+    expect(GENERATORS.linux.logs(input)).toBe("the journal: journalctl -u fleetcron -f");
+    expect(GENERATORS.linux.logs({ ...input, scope: "user", logFile: "/srv/fc/agent.log" })).toBe("/srv/fc/agent.log (tail -F /srv/fc/agent.log; startup errors: journalctl --user -u fleetcron -f)");
+    // The journal rotates: a unit gets no --log-file of its own.
+    expect(systemdUnit(input)).not.toContain("--log-file");
   });
 });

@@ -45,7 +45,7 @@ export default defineCommand({
         settings: agentSettings(rt.config),
         applyJobsFile,
         reloadConfig: async () => {
-          const next = loadRuntime();
+          const next = loadRuntime({ log: rt.log });
           const changes = configChanges(rt.config, next.config);
           for (const line of describeConfigChanges(changes)) {
             if (line.warn) rt.log.warn(line.text);

@@ -90,6 +90,8 @@ function resolveService(args: Record<string, unknown>): Resolved {
     userHome: foreign ? examples.userHome : userHome(process.env),
     ...(process.env.XDG_CONFIG_HOME && !foreign ? { xdgConfigHome: process.env.XDG_CONFIG_HOME } : {}),
     ...(typeof process.getuid === "function" ? { uid: process.getuid() } : {}),
+    // A preview for another OS cannot use this machine's log path.
+    logFile: foreign ? null : config.log_file,
   };
   return { gen, input, preview, notes, fromSourceWithoutBinary: !compiled && !args.binary };
 }
