@@ -5,6 +5,8 @@
  */
 
 export const BUILTIN_NAMES = ["run_id", "scheduled_for", "job.name", "machine_id", "attempt"] as const;
+/** Filled in for `on_failure` and `on_recovery` only: `{{failures}}`, the consecutive failed occurrences. */
+export const NOTIFICATION_BUILTIN_NAMES = ["failures"] as const;
 
 const TEMPLATE = /\{\{\s*([^{}]+?)\s*\}\}/g;
 const STEP_REF = /^steps\.(.+?)\.(status|body|json)(?:\.(.+))?$/;
@@ -18,7 +20,7 @@ export interface StepOutput {
 
 export interface TemplateContext {
   secrets: Record<string, string>;
-  builtins: Record<(typeof BUILTIN_NAMES)[number], string>;
+  builtins: Record<(typeof BUILTIN_NAMES)[number], string> & Partial<Record<(typeof NOTIFICATION_BUILTIN_NAMES)[number], string>>;
   steps: Record<string, StepOutput>;
 }
 
@@ -38,8 +40,9 @@ export function templateNames(text: string): string[] {
  * Why `name` cannot be resolved for a step, or null when it can. `stepsBefore` are the names of
  * the steps that run earlier in the same chain; referring to a later step is an error.
  */
-export function checkTemplateName(name: string, secretKeys: Iterable<string>, stepsBefore: string[]): string | null {
-  if ((BUILTIN_NAMES as readonly string[]).includes(name)) return null;
+export function checkTemplateName(name: string, secretKeys: Iterable<string>, stepsBefore: string[], extraBuiltins: readonly string[] = []): string | null {
+  if ((BUILTIN_NAMES as readonly string[]).includes(name) || extraBuiltins.includes(name)) return null;
+  if ((NOTIFICATION_BUILTIN_NAMES as readonly string[]).includes(name)) return `{{${name}}} is filled in only in on_failure and on_recovery steps`;
   const step = STEP_REF.exec(name);
   if (step) {
     if (stepsBefore.includes(step[1]!)) return null;
@@ -54,7 +57,7 @@ export function checkTemplateName(name: string, secretKeys: Iterable<string>, st
 
 function lookup(name: string, ctx: TemplateContext): string {
   // Own properties only: `{{toString}}` or `{{__proto__}}` must be unknown names, not Object.prototype.
-  if (Object.hasOwn(ctx.builtins, name)) return ctx.builtins[name as keyof TemplateContext["builtins"]];
+  if (Object.hasOwn(ctx.builtins, name)) return ctx.builtins[name as keyof TemplateContext["builtins"]]!;
   const step = STEP_REF.exec(name);
   if (step) {
     const output = Object.hasOwn(ctx.steps, step[1]!) ? ctx.steps[step[1]!] : undefined;

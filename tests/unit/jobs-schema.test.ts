@@ -69,7 +69,7 @@ describe("seed documents", () => {
   test("the stored form with extra keys is accepted unless keys are strict", () => {
     const doc = { ...SEED_DAILY_REPORT, created_by: "ops", last_edit: "2024-01-01" };
     expect(valid(doc).name).toBe("Daily Report");
-    expect(messagesAt(doc, "created_by", { ...ctx, strictKeys: true })).toEqual(['is not a known job key (valid keys: _id, name, description, enabled, hour, minute, cron, every, tz, method, headers, body, timeout_sec, retry, expect_status, url, actions, overlap, catchup, on_lost, on_success, on_failure, alert_after_sec, run_on)']);
+    expect(messagesAt(doc, "created_by", { ...ctx, strictKeys: true })).toEqual(['is not a known job key (valid keys: _id, name, description, enabled, hour, minute, cron, every, at, tz, method, headers, body, timeout_sec, retry, expect_status, url, actions, overlap, catchup, on_lost, on_success, on_failure, notify_after_failures, on_recovery, alert_after_sec, run_on)']);
   });
 });
 
