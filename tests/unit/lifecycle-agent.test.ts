@@ -35,8 +35,8 @@ function recordingFetch(sent: Sent[], status: (path: string, n: number) => numbe
   }) as typeof fetch;
 }
 
-function startThree(fetch: typeof fetch) {
-  return ["a", "b", "c"].map((id) => h.startAgent(id, FAST, { fetch }));
+function startThree(fetchFn: typeof fetch) {
+  return ["a", "b", "c"].map((id) => h.startAgent(id, FAST, { fetch: fetchFn }));
 }
 
 describe("one-time jobs (at)", () => {

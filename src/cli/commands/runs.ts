@@ -3,6 +3,7 @@ import { retryRun } from "../../control/retry.ts";
 import { EXIT_FAILED, UsageError } from "../../core/errors.ts";
 import type { RunStatus } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
+import { displayTime } from "../../core/time-display.ts";
 import { output, table } from "../_output.ts";
 import { executeContext, withStore } from "../_runtime.ts";
 
@@ -44,14 +45,14 @@ export default defineCommand({
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new UsageError(`--limit must be a whole number 1-10000 (got "${args.limit}")`);
     const status = args.status as RunStatus | undefined;
     if (status !== undefined && !STATUSES.includes(status)) throw new UsageError(`--status must be one of ${STATUSES.join(", ")} (got "${status}")`);
-    await withStore(async ({ store }) => {
+    await withStore(async ({ store, config }) => {
       const runs = await store.listRuns({ limit, ...(args.job ? { job_name: args.job as string } : {}), ...(status ? { status } : {}) });
       output({ runs }, () =>
         runs.length === 0
           ? "no runs match"
           : table(
-              ["SCHEDULED (UTC)", "JOB", "STATUS", "ATTEMPT", "TRIGGER", "MACHINE", "MS", "DETAIL"],
-              runs.map((r) => [r.scheduled_for.toISOString(), r.job_name, r.status, r.attempt, r.trigger, r.machine_id, r.duration_ms, r.error ?? r.reason ?? ""]),
+              [`SCHEDULED (${config.tz})`, "JOB", "STATUS", "ATTEMPT", "TRIGGER", "MACHINE", "MS", "DETAIL"],
+              runs.map((r) => [displayTime(r.scheduled_for.getTime(), config.tz), r.job_name, r.status, r.attempt, r.trigger, r.machine_id, r.duration_ms, r.error ?? r.reason ?? ""]),
             ),
       );
     });

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
-import { formatInZone } from "../../../schedule/zone.ts";
+import { displayTime } from "../../../core/time-display.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
@@ -24,7 +24,7 @@ export default defineCommand({
       const parsed = parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets));
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
       const tz = parsed.job.tz ?? config.tz;
-      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: formatInZone(ms, tz) }));
+      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: displayTime(ms, tz) }));
       output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), fires }, () =>
         [`${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}`, table([`LOCAL (${tz})`, "UTC"], fires.map((f) => [f.local, f.utc]))].join("\n"),
       );
