@@ -80,13 +80,13 @@ function isPauseState(value: unknown): value is PauseState {
   return typeof value === "object" && value !== null && typeof (value as PauseState).by === "string";
 }
 
-/** Who paused a job, for the record: OS user@host. */
-export function operatorName(user: () => string, host: () => string): string {
-  let name = "unknown";
+/** Who paused a job, for the record: OS user@host (the login name from the environment when the OS has none). */
+export function operatorName(user: () => string, host: () => string, env: Record<string, string | undefined> = {}): string {
+  let name: string | undefined;
   try {
     name = user();
   } catch {
-    // no passwd entry (a container): still say which host
+    // no passwd entry (a container)
   }
-  return `${name}@${host()}`;
+  return `${name || env.USER || env.LOGNAME || env.USERNAME || "unknown"}@${host()}`;
 }

@@ -19,7 +19,7 @@ export const pauseCommand = defineCommand({
       const result = await pauseJob(store, args.name as string, {
         ...(args.note !== undefined ? { note: String(args.note) } : {}),
         ...(args.until !== undefined ? { until: String(args.until) } : {}),
-        by: operatorName(() => userInfo().username, hostname),
+        by: operatorName(() => userInfo().username, hostname, process.env),
         defaultTz: config.tz,
         now: Date.now(),
       });
