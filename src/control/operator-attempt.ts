@@ -5,13 +5,13 @@ import type { Job } from "../jobs/types.ts";
 import type { RunRecord, RunTrigger } from "../store/types.ts";
 
 /**
- * The latest attempt of each occurrence key among `records` (alert records and other keys left
- * out): what an operator's re-run is decided from.
+ * The latest attempt of each occurrence key among `records` (alert and notification markers
+ * left out): what an operator's re-run is decided from.
  */
 export function latestAttempts(records: RunRecord[]): Map<string, RunRecord> {
   const latest = new Map<string, RunRecord>();
   for (const r of records) {
-    if (r.trigger === "alert" || r.attempt < 1) continue;
+    if (r.attempt < 1) continue; // alert and notification markers
     const seen = latest.get(r.run_id);
     if (!seen || r.attempt > seen.attempt) latest.set(r.run_id, r);
   }

@@ -85,7 +85,7 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
     steps.push(...result.steps);
     // Thresholds and recovery are counted across the fleet from job_runs (coordinator/notify.ts).
     const status = result.status;
-    const notifications = await notificationsFor(ctx.store, job, run, status).catch((error): Notification[] => {
+    const notifications = await notificationsFor(ctx.store, job, run, status, ctx.machineId, clock.now()).catch((error): Notification[] => {
       // Unknown streak: a failure is still told (a missed alert is worse than an early one).
       log.warn(`${job.name}: could not read the failure streak (${(error as Error).message}); ${status === "success" ? "on_recovery not sent" : "on_failure sent"}`);
       const steps = status === "success" ? job.on_success : job.on_failure;

@@ -19,10 +19,12 @@
 
 export type RunStatus = "running" | "success" | "error" | "skipped" | "lost" | "missed";
 /**
- * `alert`: a dead-man alert record (`<run_id>!alert`, attempt 0), not an attempt. `backfill` and
- * `retry` are attempts an operator asked for (`jobs backfill`, `runs retry`), run by the CLI.
+ * `alert`: a dead-man alert record (`<run_id>!alert`, attempt 0), not an attempt; `notify`: the
+ * marker of a notification sent once per failure streak (`<run_id>!notified`, `!recovered`,
+ * attempt 0). `backfill` and `retry` are attempts an operator asked for (`jobs backfill`, `runs
+ * retry`), run by the CLI.
  */
-export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover" | "alert" | "backfill" | "retry";
+export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover" | "alert" | "notify" | "backfill" | "retry";
 
 /** Raw job document as stored: seed fields plus FleetCron additions; validated by `jobs/schema.ts`. */
 export interface JobDocument {
