@@ -70,8 +70,9 @@ function marker(job: Job, first: RunRecord, kind: "notified" | "recovered", fail
 /**
  * Which notification chains an occurrence's outcome runs (README, "Failure thresholds and
  * recovery"): `on_success` on success, plus `on_recovery` once for a streak of at least
- * `notify_after_failures`; `on_failure` on every failure with the default threshold 1 (as before,
- * and without reading anything), else once per streak, when it reaches the threshold.
+ * `notify_after_failures`; `on_failure` on every failure with the default threshold 1 (as before),
+ * else once per streak, when it reaches the threshold. The store is read on a failure that has
+ * `on_failure` (for `{{failures}}`) and on a success only when the job has `on_recovery`.
  */
 export async function notificationsFor(store: Pick<Store, "listRuns" | "insertRun">, job: Job, run: RunRecord, status: "success" | "error", machineId: string, now: number): Promise<Notification[]> {
   const threshold = job.notify_after_failures ?? 1;
@@ -85,7 +86,6 @@ export async function notificationsFor(store: Pick<Store, "listRuns" | "insertRu
     return won ? [...chains, { label: "on_recovery", steps: recovery, failures: before.failures }] : chains;
   }
   if (job.on_failure.length === 0) return [];
-  if (threshold === 1 && recovery.length === 0) return [{ label: "on_failure", steps: job.on_failure }];
   const before = await streakBefore(store, job, run);
   const failures = before.failures + 1;
   if (threshold === 1) return [{ label: "on_failure", steps: job.on_failure, failures }];

@@ -70,14 +70,16 @@ describe("notificationsFor", () => {
     expect([...labels(r1), ...labels(r2)]).toEqual(["on_recovery:5"]);
   });
 
-  test("a streak below the threshold recovers silently; the default threshold notifies every failure without a read", async () => {
+  test("a streak below the threshold recovers silently; the default threshold notifies every failure with its streak, and a success reads nothing", async () => {
     await store.insertRun(run(0, "error"));
     expect(labels(await notificationsFor(store, job(), run(1, "running"), "success", "a", T0))).toEqual([]);
+    const plain = job({ notify_after_failures: null, on_recovery: null, on_success: [{ url: "http://sink.test/yay" }] });
+    expect(labels(await notificationsFor(store, plain, run(1, "running"), "error", "a", T0))).toEqual(["on_failure:2"]);
+    await store.insertRun(run(1, "error"));
+    expect(labels(await notificationsFor(store, plain, run(2, "running"), "error", "a", T0))).toEqual(["on_failure:3"]);
     const reads: string[] = [];
     const counting = new Proxy(store, { get: (t, k, r) => (k === "listRuns" || k === "insertRun" ? (...args: unknown[]) => (reads.push(String(k)), (Reflect.get(t, k, r) as (...a: unknown[]) => unknown).apply(t, args)) : Reflect.get(t, k, r)) });
-    const plain = job({ notify_after_failures: null, on_recovery: null });
-    expect(labels(await notificationsFor(counting, plain, run(1, "running"), "error", "a", T0))).toEqual(["on_failure:-"]);
-    expect(labels(await notificationsFor(counting, plain, run(2, "running"), "error", "a", T0))).toEqual(["on_failure:-"]);
+    expect(labels(await notificationsFor(counting, plain, run(2, "running"), "success", "a", T0))).toEqual(["on_success:-"]);
     expect(reads).toEqual([]);
   });
 });

@@ -160,14 +160,14 @@ describe("notify_after_failures and on_recovery", () => {
     expect(recovered[0]!.at).toBe(flaky[4]!.at);
   });
 
-  test("the default (1) notifies every failure, as before", async () => {
+  test("the default (1) notifies every failure, as before, with {{failures}}", async () => {
     h = createHarness(T0);
     const sent: Sent[] = [];
     startThree(recordingFetch(sent, (path) => (path === "/bad" ? 500 : 200)));
     await h.clock.advance(2000);
-    await addJob(h, "bad", { every: "10s", url: "http://sink.test/bad?m={{machine_id}}", on_failure: [{ url: "http://sink.test/alert" }] });
+    await addJob(h, "bad", { every: "10s", url: "http://sink.test/bad?m={{machine_id}}", on_failure: [{ url: "http://sink.test/alert?f={{failures}}" }] });
     await h.clock.advanceTo(T0 + 30_500);
     expect(sent.filter((s) => s.path === "/alert").length).toBe(sent.filter((s) => s.path === "/bad").length);
-    expect(sent.filter((s) => s.path === "/alert").length).toBe(3);
+    expect(sent.filter((s) => s.path === "/alert").map((s) => s.query.f)).toEqual(["1", "2", "3"]);
   });
 });
