@@ -4,7 +4,7 @@ import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
 import { pausedAt, resumesAt } from "../jobs/pause.ts";
 import { atInstant, parseAt } from "../schedule/at.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
-import { displayTime } from "../core/time-display.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 

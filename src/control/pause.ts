@@ -1,7 +1,7 @@
 import { UsageError } from "../core/errors.ts";
 import { parseAt, atInstant } from "../schedule/at.ts";
 import { parseEvery } from "../schedule/every.ts";
-import { displayTime } from "../core/time-display.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { Store } from "../store/types.ts";
 import { requireJob } from "./jobs.ts";
 

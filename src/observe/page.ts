@@ -1,4 +1,4 @@
-import { displayTime } from "../core/time-display.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { AgentSnapshot } from "./observer.ts";
 import type { MachineSummary } from "../control/machines.ts";
 import type { StepRecord } from "../store/types.ts";

@@ -1,7 +1,7 @@
 import { listJobSummaries, type JobSummary } from "../control/jobs.ts";
 import { machineSummaries, type MachineSummary } from "../control/machines.ts";
 import { fleetPlacement } from "../control/owners.ts";
-import { displayTime } from "../core/time-display.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { RunRecord, RunStatus, StepRecord, Store } from "../store/types.ts";
 
 /**

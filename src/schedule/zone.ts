@@ -3,7 +3,7 @@
  * results do not depend on the `TZ` the process runs under. date-fns-tz's `fromZonedTime` is not
  * used: it silently moves gap times an hour early and picks overlap instants by host zone
  * (README, "Time zones and DST"). Wall times are resolved explicitly instead; date-fns-tz only
- * formats times for people (core/time-display.ts).
+ * formats zone names and offsets for people (display.ts).
  */
 import {
   DAY_MS,

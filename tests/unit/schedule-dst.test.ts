@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Schedule } from "../../src/jobs/types.ts";
 import { firesBetween, nextFireAfter, nextFires } from "../../src/schedule/next.ts";
-import { displayTime } from "../../src/core/time-display.ts";
+import { displayTime } from "../../src/schedule/display.ts";
 import { findTransition, gapEnd, resolveWallTime, zoneOffsetMs } from "../../src/schedule/zone.ts";
 
 const NEW_YORK = "America/New_York";

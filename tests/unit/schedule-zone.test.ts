@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { displayTime } from "../../src/core/time-display.ts";
+import { displayTime } from "../../src/schedule/display.ts";
 import {
   gapEnd,
   isValidTimeZone,

@@ -3,7 +3,7 @@ import { retryRun } from "../../control/retry.ts";
 import { EXIT_FAILED, UsageError } from "../../core/errors.ts";
 import type { RunStatus } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
-import { displayTime } from "../../core/time-display.ts";
+import { displayTime } from "../../schedule/display.ts";
 import { output, table } from "../_output.ts";
 import { executeContext, withStore } from "../_runtime.ts";
 

@@ -5,7 +5,7 @@ import { gatherStatus } from "../../observe/status-data.ts";
 import { globalArgs } from "../_globals.ts";
 import { output, relative, table } from "../_output.ts";
 import { withStore } from "../_runtime.ts";
-import { displayIso } from "../../core/time-display.ts";
+import { displayIso } from "../../schedule/display.ts";
 
 export default defineCommand({
   meta: { name: "status", description: "One screen: store, this machine, fleet, jobs due next, recent failures" },

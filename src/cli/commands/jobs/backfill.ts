@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { BACKFILL_DEFAULT_MAX, planBackfill, runBackfill, summarize } from "../../../control/backfill.ts";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
-import { displayTime } from "../../../core/time-display.ts";
+import { displayTime } from "../../../schedule/display.ts";
 import { globalArgs, globalFlags } from "../../_globals.ts";
 import { output, table, writeErr } from "../../_output.ts";
 import { executeContext, withStore } from "../../_runtime.ts";

@@ -4,7 +4,7 @@ import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
-import { displayIso } from "../../../core/time-display.ts";
+import { displayIso } from "../../../schedule/display.ts";
 import type { JobSummary } from "../../../control/jobs.ts";
 
 /** `active`, `disabled`, `INVALID`, `paused`, or `done (success)` for a one-time job that ran. */

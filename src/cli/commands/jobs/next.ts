@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
-import { displayTime } from "../../../core/time-display.ts";
+import { displayTime } from "../../../schedule/display.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";

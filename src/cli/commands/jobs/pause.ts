@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { hostname, userInfo } from "node:os";
 import { operatorName, pauseJob, resumeJob } from "../../../control/pause.ts";
-import { displayTime } from "../../../core/time-display.ts";
+import { displayTime } from "../../../schedule/display.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";

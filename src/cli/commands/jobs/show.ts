@@ -4,7 +4,7 @@ import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
-import { displayIso, displayTime } from "../../../core/time-display.ts";
+import { displayIso, displayTime } from "../../../schedule/display.ts";
 import { stateText } from "./list.ts";
 
 export default defineCommand({
