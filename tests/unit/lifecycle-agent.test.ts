@@ -71,6 +71,30 @@ describe("one-time jobs (at)", () => {
   });
 });
 
+describe("one-time jobs missed while every agent was down", () => {
+  test("follow catchup: last runs it once on start-up (trigger catchup), skip records it missed", async () => {
+    h = createHarness(T0);
+    const sent: Sent[] = [];
+    const fetchFn = recordingFetch(sent);
+    const first = h.startAgent("a", FAST, { fetch: fetchFn });
+    await h.clock.advance(2000);
+    await addJob(h, "once-last", { at: new Date(T0 + 60_000).toISOString() });
+    await addJob(h, "once-skip", { at: new Date(T0 + 60_000).toISOString(), catchup: "skip" });
+    await h.clock.advance(2000);
+    first.agent.stop("maintenance");
+    await h.clock.advanceTo(T0 + 5 * 60_000);
+    h.startAgent("a", FAST, { fetch: fetchFn });
+    await h.clock.advance(10_000);
+    expect(sent.map((s) => [s.path, s.at])).toEqual([["/once-last", T0 + 5 * 60_000]]);
+    const last = await h.store.listRuns({ job_name: "once-last", limit: 10 });
+    expect(last.map((r) => [r.trigger, r.status, r.scheduled_for.getTime()])).toEqual([["catchup", "success", T0 + 60_000]]);
+    const skip = await h.store.listRuns({ job_name: "once-skip", limit: 10 });
+    expect(skip.map((r) => [r.status, r.scheduled_for.getTime()])).toEqual([["missed", T0 + 60_000]]);
+    const states = (await listJobSummaries(h.store, [], "UTC", h.clock.now())).map((j) => [j.name, j.state, j.done?.status]);
+    expect(states.sort()).toEqual([["once-last", "done", "success"], ["once-skip", "done", "missed"]]);
+  });
+});
+
 describe("pause and resume", () => {
   test("pause --until 5s: no agent claims or records anything, then every agent resumes by itself", async () => {
     h = createHarness(T0);

@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
+import { pausedAt, resumesAt } from "../../../jobs/pause.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
 import { displayTime } from "../../../schedule/display.ts";
 import { globalArgs } from "../../_globals.ts";
@@ -24,9 +25,13 @@ export default defineCommand({
       const parsed = parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets));
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
       const tz = parsed.job.tz ?? config.tz;
-      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: displayTime(ms, tz) }));
-      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), fires }, () =>
-        [`${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}`, table([`LOCAL (${tz})`, "UTC"], fires.map((f) => [f.local, f.utc]))].join("\n"),
+      // A paused job fires again at `until` (or not before `jobs resume`): its next fires start there.
+      const resumeAt = parsed.job.paused && pausedAt(parsed.job, from) ? resumesAt(parsed.job) : undefined;
+      const start = resumeAt === undefined || resumeAt === null ? from : Math.max(from, resumeAt - 1);
+      const fires = resumeAt === null ? [] : nextFires(parsed.job.schedule, tz, start, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: displayTime(ms, tz) }));
+      const paused = resumeAt === undefined ? null : resumeAt === null ? "paused until `jobs resume`" : `paused until ${displayTime(resumeAt, tz)}`;
+      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), paused, fires }, () =>
+        [`${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}${paused ? ` (${paused})` : ""}`, ...(fires.length ? [table([`LOCAL (${tz})`, "UTC"], fires.map((f) => [f.local, f.utc]))] : [])].join("\n"),
       );
     });
   },
