@@ -145,16 +145,18 @@ function lifecycleSuite(backend: "sqlite" | "ferretdb") {
     for (const [i, at] of instants.entries()) await store.insertRun(record(job._id, "hourly", at, statuses[i]!));
     const range = ["--from", new Date(instants[0]!).toISOString(), "--to", new Date(instants[4]!).toISOString()];
 
+    // The agents fire this job on the hour too; only deliveries of the range's occurrences count.
+    const inRange = () => deliveries("/hourly").filter((d) => Date.parse(d.runId.split("@")[1]!) <= instants[4]!);
     const dry = await json(["jobs", "backfill", "hourly", ...range, "--dry-run"]);
     expect(dry.summary).toMatchObject({ occurrences: 5, to_run: 3, kept: 2 });
-    expect(deliveries("/hourly")).toEqual([]);
+    expect(inRange()).toEqual([]);
 
     const both = await Promise.all([cli(["jobs", "backfill", "hourly", ...range, "--json"]), cli(["jobs", "backfill", "hourly", ...range, "--json"])]);
     for (const r of both) expect(r.exitCode, r.stderr).toBe(0);
     const summaries = both.map((r) => JSON.parse(r.stdout).summary);
     expect(summaries[0].ran + summaries[1].ran).toBe(3);
     const missedKeys = [0, 2, 4].map((i) => occurrenceId(job._id, instants[i]!));
-    expect(deliveries("/hourly").map((d) => d.runId).sort()).toEqual(missedKeys.sort());
+    expect(inRange().map((d) => d.runId).sort()).toEqual(missedKeys.sort());
     const runs = await store.listOccurrenceRuns(job._id, new Date(instants[0]!), new Date(instants[4]!), 100);
     expect(runs.filter((r) => r.trigger === "backfill").map((r) => [r.run_id, r.attempt, r.status]).sort()).toEqual(missedKeys.sort().map((k) => [k, 2, "success"]));
   }, 60_000);
