@@ -15,6 +15,7 @@ import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../c
 import type { HttpSettings } from "../executor/chain.ts";
 import type { SecretScope } from "../executor/secret-hosts.ts";
 import { createRedactor } from "../core/redact.ts";
+import { pausedAt, resumesAt } from "../jobs/pause.ts";
 import type { Job } from "../jobs/types.ts";
 import { NOOP_OBSERVER, ObservedStoreHealth, safely, type AgentObserver, type AgentSnapshot } from "../observe/observer.ts";
 import { jitterOffsetMs } from "../schedule/jitter.ts";
@@ -272,7 +273,14 @@ export class Agent {
 
   /** Schedules the job's first occurrence whose instant is after `afterMs`. */
   private schedule(job: Job, afterMs: number): void {
-    const next = nextFireAfter(job.schedule, this.tzOf(job), afterMs);
+    // A paused job is not woken for occurrences it will not fire: next at `until`, or not at all
+    // until `jobs resume` changes the document (and the reload schedules it again).
+    const resumeAt = job.paused ? resumesAt(job) : undefined;
+    if (resumeAt === null) {
+      this.nextAt.delete(job.id);
+      return;
+    }
+    const next = nextFireAfter(job.schedule, this.tzOf(job), resumeAt === undefined ? afterMs : Math.max(afterMs, resumeAt - 1));
     if (next === null) this.nextAt.delete(job.id);
     else this.nextAt.set(job.id, next);
   }
@@ -305,6 +313,8 @@ export class Agent {
       if (fireAt > now + this.timing.claimLeadMs) continue;
       this.schedule(job, at);
       if (this.v1AgentsSeen) continue;
+      // Paused (`jobs pause`): no claim and no record; every agent decides this from the instant alone.
+      if (pausedAt(job, at)) continue;
       const position = this.positionFor(job);
       if (position === null) {
         this.noteUnplaceable(job, at);
@@ -677,7 +687,7 @@ export class Agent {
     const missed: Occurrence[] = [];
     for (const job of this.jobSet.jobs.values()) {
       const start = Math.max(from, this.jobSet.updatedAt.get(job.id) ?? 0);
-      for (const instant of firesBetween(job.schedule, this.tzOf(job), start, untilMs, CATCHUP_RECORD_CAP)) missed.push({ job, instant });
+      for (const instant of firesBetween(job.schedule, this.tzOf(job), start, untilMs, CATCHUP_RECORD_CAP)) if (!pausedAt(job, instant)) missed.push({ job, instant });
     }
     if (missed.length === 0) return;
     try {

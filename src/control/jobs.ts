@@ -1,12 +1,18 @@
 import { FleetCronError, EXIT_FAILED } from "../core/errors.ts";
 import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
+import { pausedAt, resumesAt } from "../jobs/pause.ts";
+import { atInstant, parseAt } from "../schedule/at.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 
-/** Fields FleetCron itself keeps on a job document; they never count as a change by the user. */
-const BOOKKEEPING = ["_id", "created_at", "updated_at"] as const;
+/**
+ * Fields FleetCron itself keeps on a job document; they never count as a change by the user, and
+ * a re-applied file keeps them (a paused job stays paused until `jobs resume`).
+ */
+const BOOKKEEPING = ["_id", "created_at", "updated_at", "paused"] as const;
 
 function userFields(doc: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...doc };
@@ -35,10 +41,11 @@ export interface JobChange {
  * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
  * does not name. Agents pick the change up within one heartbeat (jobs revision).
  */
-export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number }): Promise<JobChange[]> {
+export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; defaultTz?: string }): Promise<JobChange[]> {
   const changes: JobChange[] = [];
   const existing = await store.listJobs();
   const byName = new Map(existing.filter((d) => typeof d.name === "string").map((d) => [d.name as string, d]));
+  if (opts.defaultTz !== undefined) refusePastAt(docs, byName, opts.defaultTz, opts.now);
   const at = new Date(opts.now);
   // What each write undoes, newest last: a store that refuses one write leaves no half-applied file.
   const undo: (() => Promise<unknown>)[] = [];
@@ -51,7 +58,7 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
         undo.push(() => store.deleteJob(id));
         changes.push({ name, change: "created" });
       } else if (!sameDocument(current, fields)) {
-        await store.replaceJob(current._id, { ...fields, created_at: current.created_at ?? at, updated_at: at });
+        await store.replaceJob(current._id, { ...fields, ...(current.paused != null ? { paused: current.paused } : {}), created_at: current.created_at ?? at, updated_at: at });
         const { _id, ...before } = current;
         undo.push(() => store.replaceJob(_id, before));
         changes.push({ name, change: "updated" });
@@ -78,6 +85,26 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
   }
   if (changes.some((c) => c.change !== "unchanged")) await store.bumpJobsRevision(at);
   return changes;
+}
+
+/**
+ * A one-time job whose `at` has already passed when it is applied would never fire: refused, with
+ * the time and the zone it was read in. An `at` the store already holds is not checked again, so a
+ * re-applied file (the job done, or waiting) is unchanged rather than an error and is not re-armed.
+ */
+function refusePastAt(docs: { name: string; doc: Record<string, unknown> }[], byName: Map<string, JobDocument>, defaultTz: string, now: number): void {
+  const problems: string[] = [];
+  for (const { name, doc } of docs) {
+    if (typeof doc.at !== "string" || byName.get(name)?.at === doc.at) continue;
+    const parsed = parseAt(doc.at);
+    if (!parsed) continue; // reported by validation
+    const tz = typeof doc.tz === "string" ? doc.tz : defaultTz;
+    const instant = atInstant({ kind: "at", text: doc.at, ...parsed }, tz);
+    if (instant > now) continue;
+    const zone = parsed.instant === undefined ? `read in ${tz}${typeof doc.tz === "string" ? "" : " (config tz)"}` : `shown in ${tz}`;
+    problems.push(`job "${name}": at: "${doc.at}" is ${displayTime(instant, tz)} (${zone}), which is already past (now ${displayTime(now, tz)}); give a future time for a one-time job`);
+  }
+  if (problems.length > 0) throw new FleetCronError("E_AT_PAST", `${problems.join("\n")}\nnothing written: fix the problems above and apply again`, EXIT_FAILED);
 }
 
 export async function requireJob(store: Store, name: string): Promise<JobDocument> {
@@ -125,13 +152,22 @@ export interface JobSummary {
   /** The agent that fires it on time now, or null with the reason. */
   owner: string | null;
   owner_note: string | null;
+  /** `paused`: held by `jobs pause` now; `done`: a one-time job that has run (its outcome in `done`). */
+  state: "active" | "disabled" | "invalid" | "paused" | "done";
+  paused: { note: string | null; by: string; at: string; until: string | null } | null;
+  /** A one-time job's outcome once it ran. */
+  done: { status: RunRecord["status"]; scheduled_for: string; attempt: number; finished_at: string | null } | null;
 }
 
 export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement): JobSummary {
   const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
   const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
   const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
-  const next = parsed.job && enabled ? nextFireAfter(parsed.job.schedule, tz, now) : null;
+  const job = parsed.job;
+  const paused = job?.paused && pausedAt(job, now) ? job.paused : undefined;
+  const resumeAt = paused ? resumesAt(job!) : undefined;
+  const next = job && enabled && resumeAt !== null ? nextFireAfter(job.schedule, tz, resumeAt === undefined ? now : Math.max(now, resumeAt - 1)) : null;
+  const done = job?.schedule.kind === "at" && last && last.status !== "running" && last.scheduled_for.getTime() === atInstant(job.schedule, tz) ? last : undefined;
   return {
     id: parsed.doc._id,
     name,
@@ -145,6 +181,11 @@ export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, 
       : null,
     problems: parsed.problems ?? [],
     ...placementOf(parsed, enabled, fleet),
+    state: !job ? "invalid" : !enabled ? "disabled" : done ? "done" : paused ? "paused" : "active",
+    paused: paused
+      ? { note: paused.note ?? null, by: paused.by, at: new Date(paused.at).toISOString(), until: paused.until === undefined ? null : new Date(paused.until).toISOString() }
+      : null,
+    done: done ? { status: done.status, scheduled_for: done.scheduled_for.toISOString(), attempt: done.attempt, finished_at: done.finished_at?.toISOString() ?? null } : null,
   };
 }
 

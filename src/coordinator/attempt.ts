@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.ts";
 import { StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { runChain, startDeadline, type ChainResult, type HttpSettings } from "../executor/chain.ts";
+import { notificationsFor, type Notification } from "./notify.ts";
 import type { Redactor } from "../core/redact.ts";
 import type { Job } from "../jobs/types.ts";
 import { wallParts } from "../schedule/zone.ts";
@@ -87,10 +88,21 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
   try {
     result = await runChain(job.actions, chainOptions);
     steps.push(...result.steps);
-    const notify = result.status === "success" ? job.on_success : job.on_failure;
-    if (notify.length > 0 && !signal.aborted && result.reason !== "deadline" && mayWrite() === null) {
-      const label = result.status === "success" ? "on_success" : "on_failure";
-      const notified = await runChain(notify, { ...chainOptions, initialSteps: result.outputs });
+    // Thresholds and recovery are counted across the fleet from job_runs (coordinator/notify.ts).
+    // A run stopped by its deadline sends nothing more, notifications included.
+    const status = result.status;
+    const notifications =
+      result.reason === "deadline"
+        ? []
+        : await notificationsFor(ctx.store, job, run, status, ctx.machineId, clock.now()).catch((error): Notification[] => {
+            // Unknown streak: a failure is still told (a missed alert is worse than an early one).
+            log.warn(`${job.name}: could not read the failure streak (${(error as Error).message}); ${status === "success" ? "on_recovery not sent" : "on_failure sent"}`);
+            const steps = status === "success" ? job.on_success : job.on_failure;
+            return steps.length ? [{ label: status === "success" ? "on_success" : "on_failure", steps }] : [];
+          });
+    for (const { label, steps: notify, failures } of notifications) {
+      if (signal.aborted || mayWrite() !== null) break;
+      const notified = await runChain(notify, { ...chainOptions, initialSteps: result.outputs, ...(failures !== undefined ? { failures } : {}) });
       steps.push(...notified.steps.map((s) => ({ ...s, name: `${label}:${s.name}` })));
       if (notified.status === "error") log.warn(`${job.name}: ${label} notification failed: ${notified.error ?? "see run record"}`);
     }

@@ -3,6 +3,7 @@ import { attemptId, occurrenceId } from "./occurrence.ts";
 import { runChain } from "../executor/chain.ts";
 import type { StepOutput } from "../executor/template.ts";
 import type { Job } from "../jobs/types.ts";
+import { pausedAt } from "../jobs/pause.ts";
 import { previousFireBefore } from "../schedule/next.ts";
 import { wallParts } from "../schedule/zone.ts";
 import type { RunRecord, StepRecord } from "../store/types.ts";
@@ -51,6 +52,8 @@ export class DeadManSwitch {
         ctx.log.debug(`${job.name}: alert_after_sec not checked: ${(error as Error).message}`);
         continue;
       }
+      // An occurrence held back by `jobs pause` was not expected to run: nothing is overdue.
+      if (due !== null && pausedAt(job, due)) continue;
       if (due === null || due <= now - ctx.lookbackMs || due < (updatedAt.get(job.id) ?? Number.NEGATIVE_INFINITY)) continue;
       if ((this.judged.get(job.id) ?? Number.NEGATIVE_INFINITY) >= due) continue;
       const runId = occurrenceId(job.id, due);

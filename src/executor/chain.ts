@@ -43,6 +43,8 @@ export interface ChainOptions {
   rand?: () => number;
   fetch?: typeof fetch;
   responseCapBytes?: number;
+  /** `{{failures}}` in on_failure and on_recovery: consecutive failed occurrences (coordinator/notify.ts). */
+  failures?: number;
   /** Lets on_success/on_failure chains refer to the main chain's steps. */
   initialSteps?: Record<string, StepOutput>;
   /** Called as each step finishes (or is skipped), in order. */
@@ -138,6 +140,7 @@ export async function runChain(actions: HttpAction[], opts: ChainOptions): Promi
       "job.name": opts.jobName,
       machine_id: opts.machineId,
       attempt: String(opts.attempt),
+      ...(opts.failures !== undefined ? { failures: String(opts.failures) } : {}),
     },
     steps: { ...opts.initialSteps },
   };

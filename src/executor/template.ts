@@ -12,6 +12,8 @@
  */
 
 export const BUILTIN_NAMES = ["run_id", "scheduled_for", "job.name", "machine_id", "attempt"] as const;
+/** Filled in for `on_failure` and `on_recovery` only: `{{failures}}`, the consecutive failed occurrences. */
+export const NOTIFICATION_BUILTIN_NAMES = ["failures"] as const;
 
 const TEMPLATE = /\{\{\s*([^{}]+?)\s*\}\}/g;
 const STEP_REF = /^steps\.(.+?)\.(status|body|json)(?:\.(.+))?$/;
@@ -28,7 +30,7 @@ export interface TemplateContext {
   secrets: Record<string, string>;
   /** Config `vars`: trusted like secrets, but shown unmasked. */
   vars?: Record<string, string>;
-  builtins: Record<(typeof BUILTIN_NAMES)[number], string>;
+  builtins: Record<(typeof BUILTIN_NAMES)[number], string> & Partial<Record<(typeof NOTIFICATION_BUILTIN_NAMES)[number], string>>;
   steps: Record<string, StepOutput>;
 }
 
@@ -69,13 +71,14 @@ export function withoutRaw(name: string): string {
  * the steps that run earlier in the same chain; referring to a later step is an error.
  * `trustedKeys` are the config's secret and var names.
  */
-export function checkTemplateName(name: string, trustedKeys: Iterable<string>, stepsBefore: string[]): string | null {
+export function checkTemplateName(name: string, trustedKeys: Iterable<string>, stepsBefore: string[], extraBuiltins: readonly string[] = []): string | null {
   if (RAW.test(name)) {
     const inner = withoutRaw(name);
     if (!inner.startsWith("steps.")) return `{{${name}}}: "raw" applies only to step outputs ({{raw steps.NAME.body}}); config values and built-ins are always inserted as written`;
-    return checkTemplateName(inner, trustedKeys, stepsBefore);
+    return checkTemplateName(inner, trustedKeys, stepsBefore, extraBuiltins);
   }
-  if ((BUILTIN_NAMES as readonly string[]).includes(name)) return null;
+  if ((BUILTIN_NAMES as readonly string[]).includes(name) || extraBuiltins.includes(name)) return null;
+  if ((NOTIFICATION_BUILTIN_NAMES as readonly string[]).includes(name)) return `{{${name}}} is filled in only in on_failure and on_recovery steps`;
   const step = STEP_REF.exec(name);
   if (step) {
     if (stepsBefore.includes(step[1]!)) return null;
@@ -90,7 +93,7 @@ export function checkTemplateName(name: string, trustedKeys: Iterable<string>, s
 
 function lookup(name: string, ctx: TemplateContext): { value: string; source: TemplateUse["source"] } {
   // Own properties only: `{{toString}}` or `{{__proto__}}` must be unknown names, not Object.prototype.
-  if (Object.hasOwn(ctx.builtins, name)) return { value: ctx.builtins[name as keyof TemplateContext["builtins"]], source: "builtin" };
+  if (Object.hasOwn(ctx.builtins, name)) return { value: ctx.builtins[name as keyof TemplateContext["builtins"]]!, source: "builtin" };
   const step = STEP_REF.exec(name);
   if (step) {
     const output = Object.hasOwn(ctx.steps, step[1]!) ? ctx.steps[step[1]!] : undefined;

@@ -19,11 +19,12 @@ import {
   type PathProblem,
 } from "../config/issues.ts";
 import { hostAllowed, type SecretScope } from "../executor/secret-hosts.ts";
-import { BUILTIN_NAMES, checkTemplateName, templateNames, withoutRaw } from "../executor/template.ts";
+import { BUILTIN_NAMES, checkTemplateName, NOTIFICATION_BUILTIN_NAMES, templateNames, withoutRaw } from "../executor/template.ts";
+import { AT_HELP, parseAt } from "../schedule/at.ts";
 import { parseCron } from "../schedule/cron.ts";
 import { parseEvery } from "../schedule/every.ts";
 import { isValidTimeZone } from "../schedule/zone.ts";
-import type { HttpAction, Job, RetryPolicy, Schedule, ValidationProblem, When } from "./types.ts";
+import type { HttpAction, Job, Pause, RetryPolicy, Schedule, ValidationProblem, When } from "./types.ts";
 
 export const JOB_DEFAULTS = {
   /** The seed always writes `enabled`; a job written without it was meant to run. */
@@ -226,6 +227,12 @@ const jobEntries = {
       v.check((text) => parseEvery(text) !== null, 'must be an interval such as "30s", "5m", "1h30m" or "1d" (at least 1s)'),
     ),
   ),
+  at: v.nullish(
+    v.pipe(
+      v.string(AT_HELP),
+      v.check((text) => parseAt(text) !== null, AT_HELP),
+    ),
+  ),
   tz: v.nullish(
     v.pipe(
       v.string('must be an IANA time zone such as "Asia/Seoul" or "UTC"'),
@@ -244,6 +251,20 @@ const jobEntries = {
     v.pipe(
       num(0, DAY_SEC, `must be a number of seconds greater than 0, at most ${DAY_SEC}`),
       v.gtValue(0, `must be a number of seconds greater than 0, at most ${DAY_SEC}`),
+    ),
+  ),
+  notify_after_failures: v.nullish(int(1, 1000, "must be a whole number of consecutive failures 1-1000 (1 = notify on every failure)")),
+  on_recovery: steps(0),
+  /** Kept by `jobs pause` (see BOOKKEEPING_KEYS); read as written by FleetCron. */
+  paused: v.nullish(
+    v.object(
+      {
+        note: v.nullish(v.string("must be a string")),
+        by: v.string("must be the user@host who paused the job"),
+        at: v.pipe(v.string("must be an ISO time"), v.check((t) => Number.isFinite(Date.parse(t)), "must be an ISO time")),
+        until: v.nullish(v.pipe(v.string("must be an ISO time"), v.check((t) => Number.isFinite(Date.parse(t)), "must be an ISO time"))),
+      },
+      "must be the pause state written by `fleetcron jobs pause`",
     ),
   ),
   alert_after_sec: v.nullish(v.pipe(v.number("must be a number of seconds greater than 0"), v.finite("must be a number of seconds greater than 0"), v.gtValue(0, "must be a number of seconds greater than 0"))),
@@ -269,16 +290,17 @@ type JobFields = v.InferOutput<typeof jobSchema>;
 type ActionFields = v.InferOutput<typeof actionSchema>;
 type RequestFields = Partial<Pick<ActionFields, keyof typeof requestEntries>>;
 
-export const JOB_KEYS = Object.keys(jobEntries);
 /** Kept by FleetCron on stored jobs; an exported document carrying them re-applies cleanly. */
-const BOOKKEEPING_KEYS = new Set(["created_at", "updated_at"]);
+const BOOKKEEPING_KEYS = new Set(["created_at", "updated_at", "paused"]);
+/** The keys a jobs file may set (`paused` is state written by `jobs pause`, not configuration). */
+export const JOB_KEYS = Object.keys(jobEntries).filter((key) => !BOOKKEEPING_KEYS.has(key));
 export const ACTION_KEYS = Object.keys(actionEntries);
 const AUTH_KEYS = ["type", "token_url", "client_id", "client_secret", "scope", "audience", "client_auth"];
 const RETRY_KEYS = ["retries", "delay_sec", "backoff", "max_delay_sec", "jitter"];
 const WHEN_KEYS = ["hour_in", "minute_in", "weekday_in", "day_in", "month_in"];
 /** In the `actions` form, these job-level fields are defaults for every action (not for on_success/on_failure). */
 const INHERITED_KEYS = ["method", "headers", "body", "timeout_sec", "retry", "expect_status"] as const;
-const CHAINS = ["actions", "on_success", "on_failure"] as const;
+const CHAINS = ["actions", "on_success", "on_failure", "on_recovery"] as const;
 type Chain = (typeof CHAINS)[number];
 
 // ── entry point ──
@@ -425,16 +447,17 @@ function unknownIn(obj: Record<string, unknown>, base: string, known: readonly s
 
 const present = (value: unknown) => value !== undefined && value !== null;
 
-const SCHEDULE_HELP = 'give exactly one of cron ("0 9 * * *"), every ("30s") or minute (with hour 0-23, or null for every hour)';
+const SCHEDULE_HELP = 'give exactly one of cron ("0 9 * * *"), every ("30s"), at ("2026-12-24T18:00", once) or minute (with hour 0-23, or null for every hour)';
 
 function scheduleProblems(doc: Record<string, unknown>): PathProblem[] {
   const forms = [
     present(doc.cron) && "cron",
     present(doc.every) && "every",
+    present(doc.at) && "at",
     (present(doc.minute) || present(doc.hour)) && "minute/hour",
   ].filter((f): f is string => typeof f === "string");
   if (forms.length === 0) return [{ path: "", message: `has no schedule; ${SCHEDULE_HELP}` }];
-  if (forms.length > 1) return [{ path: "", message: `has several schedules (${forms.join(", ")}); ${SCHEDULE_HELP}` }];
+  if (forms.length > 1) return [{ path: "", message: `has several schedules (${forms.join(", ")}), which are mutually exclusive; ${SCHEDULE_HELP}` }];
   if (present(doc.hour) && !present(doc.minute)) return [{ path: "minute", message: "is required with hour (an integer 0-59)" }];
   return [];
 }
@@ -599,7 +622,7 @@ function templateProblems(step: StepSource, before: string[], secretKeys: readon
     walk(value, path, 1, {
       string(text, at) {
         for (const name of templateNames(text)) {
-          const why = checkTemplateName(name, secretKeys, before);
+          const why = checkTemplateName(name, secretKeys, before, step.chain === "on_failure" || step.chain === "on_recovery" ? NOTIFICATION_BUILTIN_NAMES : []);
           if (why) problems.push({ path: at, message: why + where(inherited) });
         }
       },
@@ -634,11 +657,24 @@ function toJob(fields: JobFields, id: string): Job {
     ...(fields.jitter_sec ? { jitter_ms: Math.round(fields.jitter_sec * 1000) } : {}),
     ...(present(fields.limit) ? { limit: fields.limit! } : {}),
     ...(fields.deadline_sec ? { deadline_sec: fields.deadline_sec } : {}),
+    ...(fields.notify_after_failures ? { notify_after_failures: fields.notify_after_failures } : {}),
+    ...(fields.on_recovery?.length ? { on_recovery: fields.on_recovery.map((a, i) => toAction(a, a.name ?? defaultStepName("on_recovery", i), {})) } : {}),
+    ...(fields.paused ? { paused: toPause(fields.paused) } : {}),
     ...(fields.run_on && Object.keys(fields.run_on).length > 0 ? { run_on: fields.run_on } : {}),
   };
 }
 
+function toPause(paused: NonNullable<JobFields["paused"]>): Pause {
+  return {
+    by: paused.by,
+    at: Date.parse(paused.at),
+    ...(paused.note ? { note: paused.note } : {}),
+    ...(paused.until ? { until: Date.parse(paused.until) } : {}),
+  };
+}
+
 function toSchedule(fields: JobFields): Schedule {
+  if (present(fields.at)) return { kind: "at", text: fields.at!.trim(), ...parseAt(fields.at!)! };
   if (present(fields.cron)) return { kind: "cron", expression: fields.cron!.trim() };
   if (present(fields.every)) return { kind: "every", ms: parseEvery(fields.every!)!, text: fields.every! };
   return { kind: "hour-minute", hour: fields.hour ?? null, minute: fields.minute! };

@@ -64,7 +64,30 @@ export type Schedule =
   | { kind: "hour-minute"; hour: number | null; minute: number }
   | { kind: "cron"; expression: string }
   /** Elapsed-time interval aligned to the Unix epoch. */
-  | { kind: "every"; ms: number; text: string };
+  | { kind: "every"; ms: number; text: string }
+  /** Once (`at`): an instant when the text has an offset, else a wall time read in the job's zone. */
+  | { kind: "at"; text: string; instant?: number; wall?: AtWallTime };
+
+/** A local date and time of a one-time job, without a zone (schedule/zone.ts `WallTime`). */
+export interface AtWallTime {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+}
+
+/** `jobs pause`: state FleetCron keeps on the job document, not part of a jobs file. */
+export interface Pause {
+  note?: string;
+  /** OS user@host of whoever paused it. */
+  by: string;
+  /** ms since epoch */
+  at: number;
+  /** Occurrences at or after this instant fire again (ms since epoch); absent = until `jobs resume`. */
+  until?: number;
+}
 
 export type OverlapPolicy = "skip" | "allow";
 export type CatchupPolicy = "skip" | "last" | "all";
@@ -85,6 +108,12 @@ export interface Job {
   on_lost: LostPolicy;
   on_success: HttpAction[];
   on_failure: HttpAction[];
+  /** `on_failure` runs only when this many consecutive occurrences have failed (absent: 1). */
+  notify_after_failures?: number;
+  /** Runs once on the first success after a failure notification (`{{failures}}` = the streak). */
+  on_recovery?: HttpAction[];
+  /** Set by `jobs pause`; occurrences before `until` fire nothing and leave no record. */
+  paused?: Pause;
   alert_after_sec?: number;
   /** Attempts of this job that may run at once on one agent; unset: see `maxParallelOf`. */
   max_parallel?: number;

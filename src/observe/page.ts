@@ -1,3 +1,4 @@
+import { displayTime } from "../schedule/display.ts";
 import type { AgentSnapshot } from "./observer.ts";
 import type { MachineSummary } from "../control/machines.ts";
 import type { StepRecord } from "../store/types.ts";
@@ -29,6 +30,15 @@ export function ago(iso: string | null, now: number): string {
   const abs = Math.abs(delta) / 1000;
   const text = abs < 90 ? `${Math.round(abs)} s` : abs < 5400 ? `${Math.round(abs / 60)} min` : abs < 129600 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86400)} d`;
   return delta >= 0 ? `in ${text}` : `${text} ago`;
+}
+
+/** Local time in the job's zone (date-fns-tz, display only), or UTC when the zone is unknown. */
+function localOrUtc(iso: string, tz: string): string {
+  try {
+    return displayTime(Date.parse(iso), tz);
+  } catch {
+    return utc(iso);
+  }
 }
 
 function utc(iso: string | null): string {
@@ -154,7 +164,15 @@ function jobsSection(data: StatusData, now: number): string {
   const order = (j: JobView) => (j.failing ? 0 : !j.valid ? 1 : 2);
   const jobs = [...data.jobs.list].sort((a, b) => order(a) - order(b) || (a.next_fire ?? "~").localeCompare(b.next_fire ?? "~") || a.name.localeCompare(b.name));
   const rows = jobs.map((j) => {
-    const state = !j.valid ? '<span class="badge bad">invalid</span>' : !j.enabled ? '<span class="badge warn">disabled</span>' : "";
+    const state = !j.valid
+      ? '<span class="badge bad">invalid</span>'
+      : !j.enabled
+        ? '<span class="badge warn">disabled</span>'
+        : j.paused
+          ? `<span class="badge warn">paused</span> <small>by ${esc(j.paused.by)}${j.paused.until ? ` until ${esc(localOrUtc(j.paused.until, j.tz))}` : ""}${j.paused.note ? ` — ${esc(j.paused.note)}` : ""}</small>`
+          : j.done
+            ? `<span class="badge">done</span> <small>${esc(j.done.status)}</small>`
+            : "";
     const last = j.last_run
       ? `${badge(j.last_run.status)} <small>${esc(ago(j.last_run.scheduled_for, now))}${j.last_run.machine_id ? ` on ${esc(j.last_run.machine_id)}` : ""}${j.last_run.attempt > 1 ? ` · attempt ${esc(j.last_run.attempt)}` : ""}</small>${j.last_run.error && j.last_run.status !== "success" ? `<br><small>${esc(j.last_run.error)}</small>` : ""}`
       : '<span class="muted">never ran</span>';

@@ -1,7 +1,7 @@
 import { listJobSummaries, type JobSummary } from "../control/jobs.ts";
 import { machineSummaries, type MachineSummary } from "../control/machines.ts";
 import { fleetPlacement } from "../control/owners.ts";
-import { formatInZone } from "../schedule/zone.ts";
+import { displayTime } from "../schedule/display.ts";
 import type { RunRecord, RunStatus, StepRecord, Store } from "../store/types.ts";
 
 /**
@@ -87,7 +87,7 @@ export function runView(r: RunRecord): RunView {
 function localOf(iso: string | null, tz: string): string | null {
   if (iso === null) return null;
   try {
-    return formatInZone(Date.parse(iso), tz);
+    return displayTime(Date.parse(iso), tz);
   } catch {
     return null; // an invalid job's unknown zone
   }

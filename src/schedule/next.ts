@@ -15,6 +15,7 @@
 import type { Schedule } from "../jobs/types.ts";
 import { DAY_MS, SECOND_MS } from "./calendar.ts";
 import { dayOffsets, type DayOffsets } from "./day-offsets.ts";
+import { atInstant } from "./at.ts";
 import { formatEvery } from "./every.ts";
 import { wallPatternOf, type WallPattern } from "./wall-pattern.ts";
 
@@ -31,6 +32,10 @@ export function nextFireAfter(schedule: Schedule, tz: string, afterMs: number): 
   if (schedule.kind === "every") {
     checkInterval(schedule.ms);
     return (Math.floor(afterMs / schedule.ms) + 1) * schedule.ms;
+  }
+  if (schedule.kind === "at") {
+    const at = atInstant(schedule, tz);
+    return at > afterMs ? at : null;
   }
   // Fire instants are whole seconds, so "> after" is "> floor(after)".
   const after = Math.floor(afterMs);
@@ -103,7 +108,7 @@ export function firesBetween(
   return fires.reverse();
 }
 
-/** Short description: `every hour at :00`, `daily at 09:30`, `cron 0 9 * * 1-5`, `every 30s`. */
+/** Short description: `every hour at :00`, `daily at 09:30`, `cron 0 9 * * 1-5`, `every 30s`, `once at …`. */
 export function describeSchedule(schedule: Schedule): string {
   switch (schedule.kind) {
     case "hour-minute":
@@ -114,6 +119,8 @@ export function describeSchedule(schedule: Schedule): string {
       return `cron ${schedule.expression}`;
     case "every":
       return `every ${schedule.text || formatEvery(schedule.ms)}`;
+    case "at":
+      return `once at ${schedule.text}`;
   }
 }
 
@@ -143,6 +150,10 @@ function previousFireWithin(
   if (schedule.kind === "every") {
     checkInterval(schedule.ms);
     return (Math.ceil(beforeMs / schedule.ms) - 1) * schedule.ms;
+  }
+  if (schedule.kind === "at") {
+    const at = atInstant(schedule, tz);
+    return at < beforeMs && at > limitMs ? at : null;
   }
   const before = Math.ceil(beforeMs);
   const pattern = wallPatternOf(schedule);

@@ -177,7 +177,7 @@ export function hourMinuteExpression(hour: number | null, minute: number): CronE
   return parseCron(source);
 }
 
-type WallSchedule = Exclude<Schedule, { kind: "every" }>;
+type WallSchedule = Exclude<Schedule, { kind: "every" } | { kind: "at" }>;
 
 // Compiled patterns by schedule object (no key to build on the hot path), then by text, so a job
 // reloaded from the store as a fresh object does not recompile. The object entry remembers its

@@ -2,7 +2,8 @@
  * IANA zones through `Intl` with an explicit `timeZone`, never the host's local-time getters, so
  * results do not depend on the `TZ` the process runs under. date-fns-tz's `fromZonedTime` is not
  * used: it silently moves gap times an hour early and picks overlap instants by host zone
- * (README, "Time zones and DST"). Wall times are resolved explicitly instead.
+ * (README, "Time zones and DST"). Wall times are resolved explicitly instead; date-fns-tz only
+ * formats zone names and offsets for people (display.ts).
  */
 import {
   DAY_MS,
@@ -34,7 +35,6 @@ export interface WallParts extends Required<WallTime> {
 
 // Formatting one instant costs a few µs; building a formatter costs far more, so keep one per zone.
 const wallFormatters = new Map<string, Intl.DateTimeFormat>();
-const nameFormatters = new Map<string, Intl.DateTimeFormat>();
 
 function wallFormatter(tz: string): Intl.DateTimeFormat {
   let formatter = wallFormatters.get(tz);
@@ -177,41 +177,4 @@ export function findTransition(fromMs: number, toMs: number, tz: string): number
     else high = mid;
   }
   return high;
-}
-
-/** Readable instant with zone abbreviation and offset: `2025-03-09 03:00:00 EDT (-04:00)`. */
-export function formatInZone(ms: number, tz: string): string {
-  const w = wallParts(ms, tz);
-  const date = `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)}`;
-  const time = `${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}`;
-  const offset = formatOffset(zoneOffsetMs(ms, tz));
-  const name = zoneAbbreviation(ms, tz);
-  return name === null ? `${date} ${time} (${offset})` : `${date} ${time} ${name} (${offset})`;
-}
-
-function zoneAbbreviation(ms: number, tz: string): string | null {
-  let formatter = nameFormatters.get(tz);
-  if (formatter === undefined) {
-    wallFormatter(tz); // validates the zone with a readable error
-    formatter = new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: "short" });
-    nameFormatters.set(tz, formatter);
-  }
-  const name = formatter.formatToParts(ms).find((p) => p.type === "timeZoneName")?.value;
-  // Zones without a common abbreviation come back as "GMT+10:30", which the offset already says.
-  if (name === undefined || /^(GMT|UTC)[+\-−]/.test(name)) return null;
-  return name;
-}
-
-/** `-04:00`, `+10:30`, `+00:00`; seconds only when the offset has them (historic LMT). */
-export function formatOffset(offsetMs: number): string {
-  const sign = offsetMs < 0 ? "-" : "+";
-  const total = Math.round(Math.abs(offsetMs) / SECOND_MS);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor(total / 60) % 60;
-  const seconds = total % 60;
-  return `${sign}${pad(hours)}:${pad(minutes)}${seconds ? `:${pad(seconds)}` : ""}`;
-}
-
-function pad(value: number, width = 2): string {
-  return String(value).padStart(width, "0");
 }

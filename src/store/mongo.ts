@@ -300,6 +300,11 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       const update = setAndUnset(patch);
       if (Object.keys(update).length) await runs.updateOne({ _id: id }, update);
     },
+    async listOccurrenceRuns(jobId, from, to, limit) {
+      if (limit <= 0) return [];
+      const docs = await runs.find({ job_id: jobId, scheduled_for: { $gte: from, $lte: to } }).sort({ scheduled_for: 1, _id: 1 }).limit(limit).toArray();
+      return docs.map((d) => toRecord<RunRecord>(d)!);
+    },
     async listRuns(query: RunQuery) {
       if (query.limit <= 0) return []; // a limit of 0 means "no limit" to MongoDB
       const filter: Document = {};

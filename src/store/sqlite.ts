@@ -196,6 +196,9 @@ export function openSqliteStore(path: string): Store {
       const clause = where.length ? `WHERE ${where.join(" AND ")}` : "";
       return all<RunRecord>(`SELECT doc FROM job_runs ${clause} ORDER BY scheduled_for DESC, id DESC LIMIT ?`, ...params, query.limit);
     },
+    async listOccurrenceRuns(jobId, from, to, limit) {
+      return all<RunRecord>("SELECT doc FROM job_runs WHERE job_id = ? AND scheduled_for >= ? AND scheduled_for <= ? ORDER BY scheduled_for, id LIMIT ?", jobId, from.getTime(), to.getTime(), limit);
+    },
     async latestRunsByJob() {
       const latest = new Map<string, RunRecord>();
       const rows = all<RunRecord>(

@@ -18,8 +18,13 @@
  */
 
 export type RunStatus = "running" | "success" | "error" | "skipped" | "lost" | "missed";
-/** `alert`: a dead-man alert record (`<run_id>!alert`, attempt 0), not an attempt. */
-export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover" | "alert";
+/**
+ * `alert`: a dead-man alert record (`<run_id>!alert`, attempt 0), not an attempt; `notify`: the
+ * marker of a notification sent once per failure streak (`<run_id>!notified`, `!recovered`,
+ * attempt 0). `backfill` and `retry` are attempts an operator asked for (`jobs backfill`, `runs
+ * retry`), run by the CLI.
+ */
+export type RunTrigger = "schedule" | "manual" | "catchup" | "takeover" | "alert" | "notify" | "backfill" | "retry";
 
 /** Raw job document as stored: seed fields plus FleetCron additions; validated by `jobs/schema.ts`. */
 export interface JobDocument {
@@ -208,6 +213,12 @@ export interface Store {
   updateRun(id: string, patch: Partial<Omit<RunRecord, "_id">>): Promise<void>;
   /** Newest `scheduled_for` first. */
   listRuns(query: RunQuery): Promise<RunRecord[]>;
+  /**
+   * Every record (all attempts) of one job's occurrences scheduled in [`from`, `to`], oldest first
+   * and by `_id` within an instant, at most `limit`: what `jobs backfill` and `runs retry` decide
+   * from (served by the `job_id, scheduled_for` index).
+   */
+  listOccurrenceRuns(jobId: string, from: Date, to: Date, limit: number): Promise<RunRecord[]>;
   /** The newest finished-or-running attempt per job, for `jobs list` (one read, not one per job). */
   latestRunsByJob(): Promise<Map<string, RunRecord>>;
   /** Deletes runs scheduled before `before`; returns how many. */

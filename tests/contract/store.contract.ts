@@ -131,6 +131,24 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(latest.get("job-b")?.scheduled_for.getTime()).toBe(at(604).getTime());
     });
 
+    test("runs: a job's occurrence records in a range, every attempt, oldest first, bounds inclusive, limited", async () => {
+      const key = (s: number) => `job-r@${at(s).toISOString()}`;
+      const r = (id: string, s: number, patch: Partial<RunRecord> = {}) => run(id, { job_id: "job-r", job_name: "R", scheduled_for: at(s), ...patch });
+      await store.insertRun(r(key(2000), 2000, { status: "missed" }));
+      await store.insertRun(r(`${key(2000)}#2`, 2000, { attempt: 2, trigger: "backfill", status: "success" }));
+      await store.insertRun(r(key(2010), 2010, { status: "success" }));
+      await store.insertRun(r(key(2020), 2020, { status: "error" }));
+      await store.insertRun(r(key(1990), 1990));
+      await store.insertRun(run(`job-other@${at(2005).toISOString()}`, { job_id: "job-other", scheduled_for: at(2005) }));
+      const got = await store.listOccurrenceRuns("job-r", at(2000), at(2020), 100);
+      expect(got.map((x) => x._id)).toEqual([key(2000), `${key(2000)}#2`, key(2010), key(2020)]);
+      expect(got[1]!.scheduled_for).toBeInstanceOf(Date);
+      expect(got[1]!.trigger).toBe("backfill");
+      expect((await store.listOccurrenceRuns("job-r", at(2000), at(2000), 100)).map((x) => x.attempt)).toEqual([1, 2]);
+      expect((await store.listOccurrenceRuns("job-r", at(2000), at(2020), 2)).map((x) => x._id)).toEqual([key(2000), `${key(2000)}#2`]);
+      expect(await store.listOccurrenceRuns("job-r", at(2001), at(2009), 100)).toEqual([]);
+    });
+
     test("runs: prune deletes only older history", async () => {
       await store.insertRun(run(`job-old@x`, { job_id: "job-old", scheduled_for: new Date(t0 - 86_400_000 * 40) }));
       const pruned = await store.pruneRuns(new Date(t0 - 86_400_000 * 30));

@@ -161,5 +161,5 @@ describe("jitter_sec", () => {
     const runs = (await h.store.listRuns({ limit: 1000 })).filter((r) => ids.includes(r.job_id));
     expect(runs).toHaveLength(1000);
     expect(runs.every((r) => r.scheduled_for.getTime() === top && r.status === "success")).toBe(true);
-  });
+  }, 30_000);
 });

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Schedule } from "../../src/jobs/types.ts";
 import { firesBetween, nextFireAfter, nextFires } from "../../src/schedule/next.ts";
-import { findTransition, formatInZone, gapEnd, resolveWallTime, zoneOffsetMs } from "../../src/schedule/zone.ts";
+import { displayTime } from "../../src/schedule/display.ts";
+import { findTransition, gapEnd, resolveWallTime, zoneOffsetMs } from "../../src/schedule/zone.ts";
 
 const NEW_YORK = "America/New_York";
 const LORD_HOWE = "Australia/Lord_Howe";
@@ -305,13 +306,13 @@ describe("resolving wall times (no date-fns-tz)", () => {
     expect(iso(spring)).toBe("2025-10-04T15:30:00.000Z");
     expect(zoneOffsetMs(fall - 1000, LORD_HOWE) / 60_000).toBe(11 * 60);
     expect(zoneOffsetMs(fall, LORD_HOWE) / 60_000).toBe(10 * 60 + 30);
-    expect(formatInZone(spring, LORD_HOWE)).toBe("2025-10-05 02:30:00 (+11:00)");
+    expect(displayTime(spring, LORD_HOWE)).toBe("2025-10-05 02:30:00 (+11:00)");
     expect(resolveWallTime({ year: 2025, month: 10, day: 5, hour: 2, minute: 15 }, LORD_HOWE)).toEqual([]);
     expect(resolveWallTime({ year: 2025, month: 4, day: 6, hour: 1, minute: 45 }, LORD_HOWE)).toHaveLength(2);
   });
 
-  test("formatInZone shows the offset change", () => {
-    expect(formatInZone(ms("2025-03-09T06:59:59Z"), NEW_YORK)).toBe("2025-03-09 01:59:59 EST (-05:00)");
-    expect(formatInZone(ms("2025-03-09T07:00:00Z"), NEW_YORK)).toBe("2025-03-09 03:00:00 EDT (-04:00)");
+  test("displayTime shows the offset change", () => {
+    expect(displayTime(ms("2025-03-09T06:59:59Z"), NEW_YORK)).toBe("2025-03-09 01:59:59 EST (-05:00)");
+    expect(displayTime(ms("2025-03-09T07:00:00Z"), NEW_YORK)).toBe("2025-03-09 03:00:00 EDT (-04:00)");
   });
 });

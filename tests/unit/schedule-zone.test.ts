@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { displayTime } from "../../src/schedule/display.ts";
 import {
-  formatInZone,
-  formatOffset,
   gapEnd,
   isValidTimeZone,
   resolveWallTime,
@@ -51,16 +50,10 @@ describe("offsets", () => {
     expect(zoneOffsetMs(ms("2025-07-15T00:00:00Z"), "Asia/Kolkata")).toBe(5.5 * 3_600_000);
     expect(zoneOffsetMs(ms("2025-07-15T00:00:00.250Z"), "UTC")).toBe(0);
   });
-  test("formatOffset", () => {
-    expect(formatOffset(-4 * 3_600_000)).toBe("-04:00");
-    expect(formatOffset(10.5 * 3_600_000)).toBe("+10:30");
-    expect(formatOffset(0)).toBe("+00:00");
-    expect(formatOffset(-(4 * 3600 + 56 * 60 + 2) * 1000)).toBe("-04:56:02");
-  });
-  test("formatInZone", () => {
-    expect(formatInZone(ms("2025-06-01T00:00:00Z"), "Asia/Seoul")).toBe("2025-06-01 09:00:00 (+09:00)");
-    expect(formatInZone(ms("2025-06-01T00:00:00Z"), "UTC")).toBe("2025-06-01 00:00:00 UTC (+00:00)");
-    expect(formatInZone(ms("2025-11-02T06:30:00Z"), "America/New_York")).toBe("2025-11-02 01:30:00 EST (-05:00)");
+  test("displayTime (date-fns-tz)", () => {
+    expect(displayTime(ms("2025-06-01T00:00:00Z"), "Asia/Seoul")).toBe("2025-06-01 09:00:00 (+09:00)");
+    expect(displayTime(ms("2025-06-01T00:00:00Z"), "UTC")).toBe("2025-06-01 00:00:00 UTC (+00:00)");
+    expect(displayTime(ms("2025-11-02T06:30:00Z"), "America/New_York")).toBe("2025-11-02 01:30:00 EST (-05:00)");
   });
 });
 
@@ -88,9 +81,9 @@ describe("resolveWallTime", () => {
   });
 });
 
-test("formatInZone keeps a bare GMT but drops GMT+n, which repeats the offset", () => {
+test("displayTime (date-fns-tz) keeps a bare GMT but drops GMT+n, which repeats the offset", () => {
   const london = "Europe/London";
-  expect(formatInZone(ms("2025-01-15T12:00:00Z"), london)).toBe("2025-01-15 12:00:00 GMT (+00:00)");
+  expect(displayTime(ms("2025-01-15T12:00:00Z"), london)).toBe("2025-01-15 12:00:00 GMT (+00:00)");
   // en-US has no "BST"; ICU names London summer time "GMT+1".
-  expect(formatInZone(ms("2025-07-15T12:00:00Z"), london)).toBe("2025-07-15 13:00:00 (+01:00)");
+  expect(displayTime(ms("2025-07-15T12:00:00Z"), london)).toBe("2025-07-15 13:00:00 (+01:00)");
 });

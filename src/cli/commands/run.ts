@@ -30,7 +30,7 @@ export default defineCommand({
         try {
           const report = checkJobsFile(file, templateKeys(rt.config), secretScope(rt.config));
           if (report.problems.length) return rt.log.error(`jobs_file not applied, nothing written:\n${report.text}`);
-          const changes = (await applyJobs(store, report.jobs, { prune: false, now: Date.now() })).filter((c) => c.change !== "unchanged");
+          const changes = (await applyJobs(store, report.jobs, { prune: false, now: Date.now(), defaultTz: rt.config.tz })).filter((c) => c.change !== "unchanged");
           if (changes.length) rt.log.info(`jobs_file ${file}: ${changes.map((c) => `${c.change} "${c.name}"`).join(", ")}`);
         } catch (error) {
           rt.log.error(`jobs_file ${file} not applied: ${(error as Error).message}`);

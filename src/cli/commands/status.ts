@@ -6,6 +6,7 @@ import { gatherStatus } from "../../observe/status-data.ts";
 import { globalArgs } from "../_globals.ts";
 import { output, relative, table } from "../_output.ts";
 import { withStore } from "../_runtime.ts";
+import { displayIso } from "../../schedule/display.ts";
 
 export default defineCommand({
   meta: { name: "status", description: "One screen: store, this machine, fleet, jobs due next, recent failures" },
@@ -31,6 +32,7 @@ export default defineCommand({
           `fleet:    ${data.fleet.alive} alive of ${machines.length}${data.fleet.primary ? `, primary ${data.fleet.primary}` : ""}`,
           ...(machines.length ? [indent(table(["MACHINE", "SERIAL", "ALIVE", "LAST SEEN", "CLOCK"], machines.map((m) => [m.machine_id, m.serial, m.alive ? "yes" : "no", `${m.seconds_since_seen} s ago`, m.clock_warning ?? (m.clock_offset_ms === null ? null : `${m.clock_offset_ms} ms`)])))] : []),
           `jobs:     ${data.jobs.enabled} enabled of ${data.jobs.total}${invalid.length ? `, ${invalid.length} INVALID (skipped: ${invalid.map((j) => `"${j.name}"`).join(", ")})` : ""}`,
+          ...status.jobs.list.filter((j) => j.paused).map((j) => `          "${j.name}" paused by ${j.paused!.by}${j.paused!.until ? ` until ${displayIso(j.paused!.until, j.tz)}` : " until `jobs resume`"}${j.paused!.note ? `: ${j.paused!.note}` : ""}`),
           ...status.jobs.list.filter((j) => j.owner === null && j.owner_note && j.owner_note !== "no agent is running").map((j) => `          "${j.name}" will not run: ${j.owner_note}`),
           "due next:",
           ...(dueNext.length ? dueNext.map((j) => `  ${j.next_fire} (${relative(j.next_fire, now)}; ${j.next_fire_local} ${j.tz})  ${j.name}${j.owner ? `  (fired by ${j.owner})` : ""}`) : ["  (nothing scheduled)"]),

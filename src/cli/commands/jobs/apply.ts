@@ -22,7 +22,7 @@ export default defineCommand({
       if (report.problems.length) {
         throw new FleetCronError("E_INVALID_JOBS", `${report.text}\nnothing written: fix the problems above and apply again`, EXIT_FAILED);
       }
-      const changes = await applyJobs(store, report.jobs, { prune: Boolean(args.prune), now: Date.now() });
+      const changes = await applyJobs(store, report.jobs, { prune: Boolean(args.prune), now: Date.now(), defaultTz: config.tz });
       const changed = changes.filter((c) => c.change !== "unchanged").length;
       output({ file: report.file, changes }, () =>
         [...changes.map((c) => `${SIGN[c.change]} ${c.change.padEnd(9)} ${c.name}`), `${changed} change(s); agents pick them up within ${config.heartbeat_sec} s`].join("\n"),

@@ -14,5 +14,8 @@ export default defineCommand({
     delete: () => load(import("./delete.ts")),
     trigger: () => load(import("./trigger.ts")),
     next: () => load(import("./next.ts")),
+    pause: () => import("./pause.ts").then((m) => m.pauseCommand),
+    resume: () => import("./pause.ts").then((m) => m.resumeCommand),
+    backfill: () => load(import("./backfill.ts")),
   },
 });

@@ -5,6 +5,15 @@ import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
+import { displayIso } from "../../../schedule/display.ts";
+import type { JobSummary } from "../../../control/jobs.ts";
+
+/** `active`, `disabled`, `INVALID`, `paused`, or `done (success)` for a one-time job that ran. */
+export function stateText(j: JobSummary): string {
+  if (j.state === "invalid") return "INVALID";
+  if (j.state === "done") return `done (${j.done!.status})`;
+  return j.state;
+}
 
 export default defineCommand({
   meta: { name: "list", description: "Jobs with schedule, zone, enabled, next fire time and last result" },
@@ -18,16 +27,17 @@ export default defineCommand({
         if (jobs.length === 0) return "no jobs yet: add some with `fleetcron jobs apply FILE`";
         const rows = jobs.map((j) => [
           j.name,
-          j.valid ? (j.enabled ? "yes" : "no") : "INVALID",
+          stateText(j),
           j.schedule,
           j.tz,
-          j.next_fire ? `${j.next_fire} (${relative(j.next_fire, now)})` : "-",
+          j.next_fire ? `${displayIso(j.next_fire, j.tz)} (${relative(j.next_fire, now)})` : "-",
           j.last_run ? `${j.last_run.status} ${relative(j.last_run.scheduled_for, now)}` : "-",
           j.owner ?? (j.owner_note ? "NONE" : "-"),
         ]);
         const invalid = jobs.filter((j) => !j.valid);
         return [
-          table(["NAME", "ENABLED", "SCHEDULE", "TZ", "NEXT", "LAST", "OWNER"], rows),
+          table(["NAME", "STATE", "SCHEDULE", "TZ", "NEXT (LOCAL)", "LAST", "OWNER"], rows),
+          ...jobs.filter((j) => j.paused).map((j) => `"${j.name}" paused by ${j.paused!.by}${j.paused!.until ? ` until ${displayIso(j.paused!.until, j.tz)}` : ""}${j.paused!.note ? `: ${j.paused!.note}` : ""}`),
           ...(invalid.length ? ["", `${invalid.length} invalid job(s) are skipped by every agent; \`fleetcron jobs show NAME\` lists the problems`] : []),
           ...jobs.filter((j) => j.owner === null && j.owner_note && j.owner_note !== "no agent is running").map((j) => `"${j.name}" will not run: ${j.owner_note}`),
         ].join("\n");

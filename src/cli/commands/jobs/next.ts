@@ -3,8 +3,9 @@ import { defineCommand } from "citty";
 import { parseStored, requireJob } from "../../../control/jobs.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
 import { jitterOffsetMs } from "../../../schedule/jitter.ts";
+import { pausedAt, resumesAt } from "../../../jobs/pause.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
-import { formatInZone } from "../../../schedule/zone.ts";
+import { displayTime } from "../../../schedule/display.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
@@ -26,17 +27,27 @@ export default defineCommand({
       const parsed = parseStored(await requireJob(store, args.name as string), templateKeys(config));
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
       const tz = parsed.job.tz ?? config.tz;
+      // A paused job fires again at `until` (or not before `jobs resume`): its next fires start there.
+      const resumeAt = parsed.job.paused && pausedAt(parsed.job, from) ? resumesAt(parsed.job) : undefined;
+      const start = resumeAt === undefined || resumeAt === null ? from : Math.max(from, resumeAt - 1);
       // With jitter_sec the occurrence keeps its instant and fires a fixed offset after it.
       const offset = jitterOffsetMs(parsed.job.id, parsed.job.jitter_ms);
-      const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({
-        utc: new Date(ms).toISOString(),
-        local: formatInZone(ms, tz),
-        ...(offset > 0 ? { fires_at: new Date(ms + offset).toISOString() } : {}),
-      }));
-      const header = `${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}` + (offset > 0 ? ` (jitter: fires ${(offset / 1000).toFixed(1)} s after each instant)` : "");
+      const fires =
+        resumeAt === null
+          ? []
+          : nextFires(parsed.job.schedule, tz, start, count).map((ms) => ({
+              utc: new Date(ms).toISOString(),
+              local: displayTime(ms, tz),
+              ...(offset > 0 ? { fires_at: new Date(ms + offset).toISOString() } : {}),
+            }));
+      const paused = resumeAt === undefined ? null : resumeAt === null ? "paused until `jobs resume`" : `paused until ${displayTime(resumeAt, tz)}`;
+      const notes = [paused, offset > 0 ? `jitter: fires ${(offset / 1000).toFixed(1)} s after each instant` : null].filter(Boolean);
       const columns = [`LOCAL (${tz})`, "UTC", ...(offset > 0 ? ["FIRES (UTC)"] : [])];
-      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), ...(offset > 0 ? { jitter_offset_ms: offset } : {}), fires }, () =>
-        [header, table(columns, fires.map((f) => [f.local, f.utc, ...(f.fires_at ? [f.fires_at] : [])]))].join("\n"),
+      output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), paused, ...(offset > 0 ? { jitter_offset_ms: offset } : {}), fires }, () =>
+        [
+          `${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}${notes.length ? ` (${notes.join("; ")})` : ""}`,
+          ...(fires.length ? [table(columns, fires.map((f) => [f.local, f.utc, ...(f.fires_at ? [f.fires_at] : [])]))] : []),
+        ].join("\n"),
       );
     });
   },

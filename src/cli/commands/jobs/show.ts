@@ -5,6 +5,8 @@ import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
 import { output, relative } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
+import { displayIso, displayTime } from "../../../schedule/display.ts";
+import { stateText } from "./list.ts";
 
 export default defineCommand({
   meta: { name: "show", description: "One job: its document, schedule, next fire time, problems and recent runs" },
@@ -21,13 +23,17 @@ export default defineCommand({
         [
           `${summary.name} (${summary.id})`,
           `  enabled:  ${summary.enabled}`,
+          `  state:    ${stateText(summary)}${summary.done ? ` — ran ${displayIso(summary.done.scheduled_for, summary.tz)}, attempt ${summary.done.attempt}` : ""}`,
+          ...(summary.paused
+            ? [`  paused:   by ${summary.paused.by} at ${displayIso(summary.paused.at, summary.tz)}, ${summary.paused.until ? `until ${displayIso(summary.paused.until, summary.tz)}` : "until `jobs resume`"}${summary.paused.note ? ` — ${summary.paused.note}` : ""}`]
+            : []),
           `  schedule: ${summary.schedule} (${summary.tz})`,
-          `  next:     ${summary.next_fire ? `${summary.next_fire} (${relative(summary.next_fire, now)})` : "-"}`,
+          `  next:     ${summary.next_fire ? `${displayIso(summary.next_fire, summary.tz)} (${relative(summary.next_fire, now)})` : "-"}`,
           `  owner:    ${summary.owner ?? (summary.owner_note ? `none — ${summary.owner_note}` : "-")}`,
           ...(summary.problems.length ? ["  INVALID — skipped by every agent:", ...summary.problems.map((p) => `    ${p.path || "(document)"}: ${p.message}`)] : []),
           "  recent runs:",
           ...(runs.length
-            ? runs.map((r) => `    ${r.scheduled_for.toISOString()}  ${r.status.padEnd(8)} attempt ${r.attempt}  ${r.machine_id ?? "-"}  ${r.error ?? r.reason ?? ""}`)
+            ? runs.map((r) => `    ${displayTime(r.scheduled_for.getTime(), summary.tz)}  ${r.status.padEnd(8)} attempt ${r.attempt} ${r.trigger.padEnd(8)} ${r.machine_id ?? "-"}  ${r.error ?? r.reason ?? ""}`)
             : ["    (none)"]),
           "  document:",
           ...JSON.stringify(document, null, 2).split("\n").map((l) => `    ${l}`),
