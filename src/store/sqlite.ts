@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { StoreError } from "../core/errors.ts";
+import { checkParentDir, checkPrivateFile, createPrivateFile, PRIVATE_DIR_MODE } from "../core/private-files.ts";
 import type {
   ClaimOutcome,
   CommandAck,
@@ -56,8 +57,21 @@ function decode<T>(text: string): T {
 
 type Row = { doc: string };
 
+/**
+ * The database decides what is sent where with this host's secrets, so it is opened only when
+ * neither it, its journal files nor its folder could have been written by another user, never
+ * through a link, and it is created 0600 before SQLite opens it (SQLite gives `-wal` and `-shm`
+ * the database file's mode). See core/private-files.ts.
+ */
+function prepareDatabaseFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+  checkParentDir(path);
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) checkPrivateFile(file);
+  createPrivateFile(path, "");
+}
+
 export function openSqliteStore(path: string): Store {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") prepareDatabaseFile(path);
   const db = new Database(path, { create: true, strict: true });
   // WAL lets readers and one writer work at once across processes; the busy timeout turns brief
   // lock contention between agents into a short wait instead of an error.
