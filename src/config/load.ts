@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { ConfigError } from "../core/errors.ts";
+import { shellQuote } from "../core/private-files.ts";
 import { BUILTIN_NAMES } from "../executor/template.ts";
 import { isPlainObject, issuesToProblems, unknownKeyHint, type PathProblem } from "./issues.ts";
 import { describeJsonError, parseJson } from "./json.ts";
@@ -75,9 +76,11 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warnings: string[] } {
   const { env, cwd } = options;
-  const path = findConfigPath({ flag: options.flag, env, cwd });
+  const lookupWarnings: string[] = [];
+  const path = findConfigPath({ flag: options.flag, env, cwd, warnings: lookupWarnings });
   const raw = path ? readConfigFile(path) : {};
   const { file, warnings } = validateConfig(raw, path ?? "(defaults)");
+  warnings.unshift(...lookupWarnings);
   if (path) warnings.push(...permissionWarnings(path));
   const secrets = { ...file.secrets, ...envSecrets(env) };
   warnings.push(...unusableSecretWarnings(Object.keys(secrets)));
@@ -169,8 +172,7 @@ function permissionWarnings(path: string): string[] {
   if (process.platform === "win32") return [];
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o044) === 0) return [];
-  const quoted = /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
-  return [`${path}: readable by other users (mode ${mode.toString(8).padStart(3, "0")}) but holds secrets; restrict it with: chmod 600 ${quoted}`];
+  return [`${path}: readable by other users (mode ${mode.toString(8).padStart(3, "0")}) but holds secrets; restrict it with: chmod 600 ${shellQuote(path)}`];
 }
 
 /** A secret no template can reach is almost certainly a typo the user would rather hear about now. */
