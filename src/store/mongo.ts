@@ -1,6 +1,7 @@
 import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWriteError, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
 import { ConfigError, StoreError } from "../core/errors.ts";
-import { createRedactor, redactUri } from "../core/redact.ts";
+import { createRedactor } from "../core/redact.ts";
+import { mongoUriSecrets, redactMongoUri } from "./uri-redact.ts";
 import type { ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
 
 /**
@@ -31,8 +32,9 @@ type Doc = Document;
 type Coll = Collection<any>;
 
 export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
-  const location = redactUri(opts.uri);
-  const redact = createRedactor(passwordsIn(opts.uri));
+  // The only form of the URI that leaves this store: errors, logs, status and /healthz show `location`.
+  const location = redactMongoUri(opts.uri);
+  const redact = createRedactor(mongoUriSecrets(opts.uri));
 
   let client: MongoClient;
   try {
@@ -487,15 +489,4 @@ function codeOf(err: unknown): number | undefined {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The URI's password, raw and decoded, so driver messages that echo it can be masked. */
-function passwordsIn(uri: string): string[] {
-  const raw = /^[a-z+]+:\/\/[^:/@]+:([^@]*)@/i.exec(uri)?.[1];
-  if (!raw) return [];
-  try {
-    return [raw, decodeURIComponent(raw)];
-  } catch {
-    return [raw];
-  }
 }

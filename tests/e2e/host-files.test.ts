@@ -105,3 +105,18 @@ describe("config init", () => {
     expect(mode(path)).toBe("600");
   }, 20_000);
 });
+
+describe("store credentials are shown masked", () => {
+  test("config check with a password holding an unescaped / ? @: neither stderr nor stdout shows any of it", async () => {
+    const home = makeHome({ mongodb_uri: "mongodb://fleet:Zr8/wq?Lm@Np3@127.0.0.1:1/fleet?tlsCertificateKeyFilePassword=Vb6kQ2&serverSelectionTimeoutMS=300" });
+    try {
+      const result = await cli(["config", "check"], { env: home.env });
+      expect(result.exitCode).not.toBe(0);
+      const shown = result.stdout + result.stderr;
+      expect(shown).toContain("mongodb://fleet:***@127.0.0.1:1/fleet?tlsCertificateKeyFilePassword=***");
+      for (const piece of ["Zr8", "wq?Lm", "Np3", "Vb6kQ2"]) expect(shown).not.toContain(piece);
+    } finally {
+      home.cleanup();
+    }
+  }, 30_000);
+});
