@@ -1,4 +1,5 @@
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import { terminalSafe } from "./printable.ts";
 
 export type LogFormat = "pretty" | "json";
 export type LogLevelName = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -27,7 +28,7 @@ export function createLogger(options: { level?: LogLevelName; format?: LogFormat
               msg: typeof first === "string" ? first : String(first),
               ...(rest.length ? { data: rest.map((r) => (r instanceof Error ? r.message : r)) } : {}),
             };
-            process.stderr.write(`${JSON.stringify(line)}\n`);
+            process.stderr.write(`${terminalSafe(JSON.stringify(line))}\n`);
           },
         },
       ],
@@ -40,7 +41,8 @@ export function createLogger(options: { level?: LogLevelName; format?: LogFormat
       {
         log(entry: LogObject) {
           const text = entry.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
-          process.stderr.write(`${entry.date.toISOString()} ${entry.type.padEnd(7)} ${entry.tag ? `[${entry.tag}] ` : ""}${text}\n`);
+          // Names and messages from the store and from responses: no control character reaches the terminal.
+          process.stderr.write(`${entry.date.toISOString()} ${entry.type.padEnd(7)} ${entry.tag ? `[${entry.tag}] ` : ""}${terminalSafe(text)}\n`);
         },
       },
     ],

@@ -16,6 +16,7 @@ import type {
   Store,
 } from "./types.ts";
 import { newJobId } from "./ids.ts";
+import { unreadableJob } from "./unreadable.ts";
 
 /**
  * The embedded store: one SQLite file that several agent processes on one host may share (WAL,
@@ -49,10 +50,23 @@ function encode(value: unknown): string {
   });
 }
 
+// Dates are revived in a loop, not by a JSON.parse reviver: the reviver recurses once per level,
+// and one job body nested 10,000 deep overflowed the stack and stopped every job's listing.
 function decode<T>(text: string): T {
-  return JSON.parse(text, (_key, v) =>
-    v !== null && typeof v === "object" && typeof v.$date === "number" && Object.keys(v).length === 1 ? new Date(v.$date) : v,
-  ) as T;
+  const root: unknown = JSON.parse(text);
+  const pending: unknown[] = [root];
+  while (pending.length > 0) {
+    const container = pending.pop() as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      const v = container[key];
+      if (v === null || typeof v !== "object") continue;
+      const date = (v as { $date?: unknown }).$date;
+      if (typeof date === "number" && Object.keys(v).length === 1) container[key] = new Date(date);
+      else pending.push(v);
+    }
+  }
+  const date = (root as { $date?: unknown } | null)?.$date;
+  return (typeof date === "number" && Object.keys(root as object).length === 1 ? new Date(date) : root) as T;
 }
 
 type Row = { doc: string };
@@ -98,8 +112,16 @@ export function openSqliteStore(path: string): Store {
     db.query<Row, (string | number | null)[]>(sql).all(...params).map((row) => decode<T>(row.doc));
   const changes = (sql: string, ...params: (string | number | null)[]): number => db.query(sql).run(...params).changes;
 
-  const jobDoc = (row: { id: string; doc: string } | null): JobDocument | null =>
-    row ? { ...decode<Omit<JobDocument, "_id">>(row.doc), _id: row.id } : null;
+  // One row that cannot be decoded (deeper than JSON.parse reaches, corrupt text) is reported as
+  // that job's problem (store/unreadable.ts), never as a failure of every listing.
+  const jobDoc = (row: { id: string; name?: string | null; doc: string } | null): JobDocument | null => {
+    if (!row) return null;
+    try {
+      return { ...decode<Omit<JobDocument, "_id">>(row.doc), _id: row.id };
+    } catch (error) {
+      return unreadableJob(row.id, row.name ?? undefined, (error as Error)?.message ?? String(error));
+    }
+  };
 
   const writeRun = (run: RunRecord, mode: "INSERT" | "REPLACE"): number =>
     changes(
@@ -139,13 +161,13 @@ export function openSqliteStore(path: string): Store {
     },
 
     async listJobs() {
-      return db.query<{ id: string; doc: string }, []>("SELECT id, doc FROM jobs ORDER BY name").all().map((r) => jobDoc(r)!);
+      return db.query<{ id: string; name: string | null; doc: string }, []>("SELECT id, name, doc FROM jobs ORDER BY name").all().map((r) => jobDoc(r)!);
     },
     async getJob(id) {
-      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE id = ?").get(id));
+      return jobDoc(db.query<{ id: string; name: string | null; doc: string }, [string]>("SELECT id, name, doc FROM jobs WHERE id = ?").get(id));
     },
     async findJobByName(name) {
-      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE name = ? LIMIT 1").get(name));
+      return jobDoc(db.query<{ id: string; name: string | null; doc: string }, [string]>("SELECT id, name, doc FROM jobs WHERE name = ? LIMIT 1").get(name));
     },
     async createJob(doc) {
       const id = newJobId();
