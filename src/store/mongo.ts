@@ -362,7 +362,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     },
     async listCommands(since) {
       const docs = await commands.find({ created_at: { $gte: since } }).sort({ created_at: 1, _id: 1 }).toArray();
-      return docs.map((d) => toRecord<CommandRecord>(d)!);
+      return docs.map(toCommand);
     },
     async insertAck(ack: CommandAck) {
       return claim(acks, ack);
@@ -380,7 +380,8 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
         // Commands before their acks: an ack left behind by a crash here is harmless, a command
         // whose acks vanished would be applied again.
         pruned += (await commands.deleteMany({ _id: { $in: chunk } })).deletedCount;
-        await acks.deleteMany({ command_id: { $in: chunk } });
+        // Acks name a hand-inserted command's ObjectId by its hex string (toCommand).
+        await acks.deleteMany({ command_id: { $in: [...chunk, ...chunk.filter((id) => id instanceof ObjectId).map(idString)] } });
       }
       return pruned;
     },
@@ -455,6 +456,16 @@ function idString(id: unknown): string {
 
 function toJob(doc: Doc): JobDocument {
   return { ...doc, _id: idString(doc._id) };
+}
+
+/**
+ * A command as the agent reads it. One inserted by hand (mongosh's insertOne) has an ObjectId `_id`:
+ * a fresh object on every read, which no set of applied ids ever matched, so it was applied again on
+ * every heartbeat; as its hex string it is the same id each time, and its acks name it so.
+ * A missing `target` is "every agent", as the CLI writes it.
+ */
+function toCommand(doc: Doc): CommandRecord {
+  return { ...(doc as CommandRecord), _id: idString(doc._id), target: doc.target === undefined || doc.target === null ? null : String(doc.target) };
 }
 
 /** Records come back as written; a seed-era run may carry an ObjectId job_id, which the port exposes as hex. */
