@@ -7,7 +7,7 @@ import { userInfo } from "node:os";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "../core/errors.ts";
-import { shellQuote } from "../core/private-files.ts";
+import { checkParentDir, checkPrivateFile, shellQuote } from "../core/private-files.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -41,6 +41,14 @@ export function resolveFromConfig(path: string, configPath: string | null, cwd: 
   return resolve(configPath ? dirname(configPath) : cwd, expanded);
 }
 
+function lstatOrNull(path: string): Stats | null {
+  try {
+    return lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
 function kindOf(path: string): "file" | "dir" | "missing" {
   try {
     return statSync(path).isDirectory() ? "dir" : "file";
@@ -58,7 +66,8 @@ function kindOf(path: string): "file" | "dir" | "missing" {
  * "Security"): a file writable by group or others is refused wherever it comes from, and
  * `./fleetcron.config.json` (picked up from wherever the command happens to start, /tmp say) is
  * used only when the running user (or root) owns it and the link to it if it is one; another
- * user's is ignored, and `warnings` says why.
+ * user's is ignored, and `warnings` says why. `<home>/config.json` follows the home's rules
+ * (core/private-files.ts): a link, another user's file or a folder others may write is refused.
  */
 export function findConfigPath(options: { flag?: string; env: Env; cwd: string; warnings?: string[] }): string | null {
   const { flag, env, cwd } = options;
@@ -83,9 +92,11 @@ export function findConfigPath(options: { flag?: string; env: Env; cwd: string; 
     );
   }
   const inHome = join(resolveHome(env, cwd), HOME_CONFIG_NAME);
-  if (kindOf(inHome) === "file") {
-    refuseWritableByOthers(inHome);
-    return inHome;
+  // In the home, the home's rules: never a link, nobody else's, nobody else may write it or its folder.
+  if (lstatOrNull(inHome)) {
+    checkParentDir(inHome);
+    checkPrivateFile(inHome);
+    if (kindOf(inHome) === "file") return inHome;
   }
   return null;
 }

@@ -102,3 +102,26 @@ describe("./fleetcron.config.json is used only when no other user could have wri
     expect(warnings).toEqual([]);
   });
 });
+
+describe("<home>/config.json follows the home's rules", () => {
+  test("a link there is refused (exit 2), as is a home others may write", () => {
+    const home = join(dir, "h-link");
+    mkdirSync(home, { mode: 0o700 });
+    const elsewhere = touch(join(dir, "elsewhere.json"));
+    symlinkSync(elsewhere, join(home, "config.json"));
+    expect(() => findConfigPath({ env: { HOME: userHome, FLEETCRON_HOME: home }, cwd })).toThrow("is a symbolic link");
+    const open = join(dir, "h-open");
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    touch(join(open, "config.json"));
+    expect(() => findConfigPath({ env: { HOME: userHome, FLEETCRON_HOME: open }, cwd })).toThrow("writable by all users");
+  });
+
+  test.skipIf(process.getuid?.() !== 0)(`another user's config.json in the home is refused${process.getuid?.() === 0 ? "" : " — SKIPPED, needs root to chown"}`, () => {
+    const home = join(dir, "h-foreign");
+    mkdirSync(home, { mode: 0o700 });
+    const planted = touch(join(home, "config.json"));
+    chownSync(planted, 65534, 65534);
+    expect(() => findConfigPath({ env: { HOME: userHome, FLEETCRON_HOME: home }, cwd })).toThrow("owned by uid 65534");
+  });
+});
