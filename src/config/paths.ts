@@ -3,11 +3,10 @@
  * share one host in tests, each with its own lock, machine id and embedded database.
  */
 import { lstatSync, statSync, type Stats } from "node:fs";
-import { userInfo } from "node:os";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { ConfigError } from "../core/errors.ts";
-import { checkParentDir, checkPrivateFile, shellQuote } from "../core/private-files.ts";
+import { checkParentDir, checkPrivateFile, checksApply, currentUser, ownedBySafeUser, shellQuote } from "../core/private-files.ts";
 
 export type Env = Record<string, string | undefined>;
 
@@ -101,27 +100,13 @@ export function findConfigPath(options: { flag?: string; env: Env; cwd: string; 
   return null;
 }
 
-const checksApply = process.platform !== "win32" && typeof process.getuid === "function";
-
-function safeOwner(stats: Stats): boolean {
-  return stats.uid === process.getuid!() || stats.uid === 0;
-}
-
-function currentUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.()}`;
-  }
-}
-
 /** Why the file (or the link to it) is not the running user's, or null when it is. */
 function foreignOwner(path: string): string | null {
   if (!checksApply) return null;
   const link = lstatSync(path);
-  if (link.isSymbolicLink() && !safeOwner(link)) return `it is a link owned by uid ${link.uid}`;
+  if (link.isSymbolicLink() && !ownedBySafeUser(link)) return `it is a link owned by uid ${link.uid}`;
   const file = statSync(path);
-  return safeOwner(file) ? null : `it is owned by uid ${file.uid}`;
+  return ownedBySafeUser(file) ? null : `it is owned by uid ${file.uid}`;
 }
 
 function refuseWritableByOthers(path: string): void {

@@ -22,13 +22,14 @@ export class UnsafeFileError extends FleetCronError {
   }
 }
 
-const checksApply = process.platform !== "win32" && typeof process.getuid === "function";
+/** Unix only: Windows has no uid or mode bits to check (its ACLs are the installer's business). */
+export const checksApply = process.platform !== "win32" && typeof process.getuid === "function";
 
 function currentUid(): number {
   return process.getuid!();
 }
 
-function currentUser(): string {
+export function currentUser(): string {
   try {
     return userInfo().username;
   } catch {
@@ -41,7 +42,8 @@ export function shellQuote(path: string): string {
   return /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
-function ownedBySafeUser(stats: Stats): boolean {
+/** Owned by the running user or by root (who could change anything anyway), as ssh accepts. */
+export function ownedBySafeUser(stats: Stats): boolean {
   return stats.uid === currentUid() || stats.uid === 0;
 }
 

@@ -54,7 +54,7 @@ function encode(value: unknown): string {
 // and one job body nested 10,000 deep overflowed the stack and stopped every job's listing.
 function decode<T>(text: string): T {
   const root: unknown = JSON.parse(text);
-  const pending: unknown[] = [root];
+  const pending: unknown[] = root !== null && typeof root === "object" ? [root] : [];
   while (pending.length > 0) {
     const container = pending.pop() as Record<string, unknown>;
     for (const key of Object.keys(container)) {
