@@ -4,6 +4,7 @@ import { main } from "./cli/index.ts";
 import { extractGlobalFlags, globalFlags } from "./cli/_globals.ts";
 import { flushOutput, writeErr, writeOut } from "./cli/_output.ts";
 import { EXIT_FAILED, EXIT_USAGE, FleetCronError } from "./core/errors.ts";
+import { terminalSafe } from "./core/printable.ts";
 import { versionLine } from "./version.ts";
 
 const CITTY_USAGE_CODES = new Set(["EARG", "E_UNKNOWN_COMMAND", "E_NO_COMMAND"]);
@@ -39,14 +40,14 @@ async function cli(argv: string[]): Promise<number> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (error instanceof FleetCronError) {
-      writeErr(`error: ${error.message}\n`);
+      writeErr(`error: ${terminalSafe(error.message)}\n`);
       return error.exitCode;
     }
     if (code && CITTY_USAGE_CODES.has(code)) {
       writeErr(`${await renderUsage(await resolveCommandFor(argv))}\n\nerror: ${(error as Error).message}\n`);
       return EXIT_USAGE;
     }
-    writeErr(`error: ${(error as Error)?.stack ?? String(error)}\n`);
+    writeErr(`error: ${terminalSafe((error as Error)?.stack ?? String(error))}\n`);
     return EXIT_FAILED;
   }
 }

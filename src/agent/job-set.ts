@@ -1,4 +1,5 @@
 import type { SecretScope } from "../executor/secret-hosts.ts";
+import { printable } from "../core/printable.ts";
 import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job } from "../jobs/types.ts";
 import type { Store } from "../store/types.ts";
@@ -24,7 +25,7 @@ export async function loadJobSet(store: Pick<Store, "listJobs">, secretKeys: str
   for (const doc of await store.listJobs()) {
     const parsed = parseJobDocument(doc, { secretKeys, id: doc._id, label: typeof doc.name === "string" ? doc.name : doc._id, ...(secretScope ? { secretScope } : {}) });
     if (!parsed.ok) {
-      set.invalid.push({ id: doc._id, name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, problems: parsed.problems });
+      set.invalid.push({ id: doc._id, name: typeof doc.name === "string" ? printable(doc.name) : `(unnamed ${doc._id})`, problems: parsed.problems });
       continue;
     }
     if (parsed.job.limit !== undefined && !limitKeys.includes(parsed.job.limit)) {

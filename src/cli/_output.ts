@@ -1,3 +1,4 @@
+import { terminalSafe } from "../core/printable.ts";
 import { globalFlags } from "./_globals.ts";
 
 // `process.exit` right after `process.stdout.write` loses what a slow reader (a pipe into a
@@ -23,11 +24,14 @@ export function flushOutput(): Promise<unknown> {
   return pending;
 }
 
-/** Data goes to stdout: as one JSON document with `--json`, else as the human rendering. */
+/**
+ * Data goes to stdout: as one JSON document with `--json`, else as the human rendering. Both carry
+ * names and messages from the store, so control characters in them are escaped (core/printable.ts).
+ */
 export function output(data: unknown, human: () => string): void {
-  if (globalFlags.json) writeOut(`${JSON.stringify(data, null, 2)}\n`);
+  if (globalFlags.json) writeOut(terminalSafe(`${JSON.stringify(data, null, 2)}\n`));
   else {
-    const text = human();
+    const text = terminalSafe(human());
     if (text) writeOut(text.endsWith("\n") ? text : `${text}\n`);
   }
 }

@@ -9,6 +9,7 @@ import * as v from "valibot";
 import { ConfigError } from "../core/errors.ts";
 import type { HttpSettings } from "../executor/chain.ts";
 import type { SecretScope } from "../executor/secret-hosts.ts";
+import { shellQuote } from "../core/private-files.ts";
 import { BUILTIN_NAMES } from "../executor/template.ts";
 import { isPlainObject, issuesToProblems, unknownKeyHint, type PathProblem } from "./issues.ts";
 import { describeJsonError, parseJson } from "./json.ts";
@@ -98,9 +99,11 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warnings: string[] } {
   const { env, cwd } = options;
-  const path = findConfigPath({ flag: options.flag, env, cwd });
+  const lookupWarnings: string[] = [];
+  const path = findConfigPath({ flag: options.flag, env, cwd, warnings: lookupWarnings });
   const raw = path ? readConfigFile(path) : {};
   const { file, warnings } = validateConfig(raw, path ?? "(defaults)");
+  warnings.unshift(...lookupWarnings);
   if (path) warnings.push(...permissionWarnings(path));
   const { secrets, secret_hosts } = resolveSecrets(file, envSecrets(env), path ?? "(defaults)");
   warnings.push(...unusableSecretWarnings([...Object.keys(secrets), ...Object.keys(file.vars)]));
@@ -241,8 +244,7 @@ function permissionWarnings(path: string): string[] {
   if (process.platform === "win32") return [];
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o044) === 0) return [];
-  const quoted = /^[\w./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
-  return [`${path}: readable by other users (mode ${mode.toString(8).padStart(3, "0")}) but holds secrets; restrict it with: chmod 600 ${quoted}`];
+  return [`${path}: readable by other users (mode ${mode.toString(8).padStart(3, "0")}) but holds secrets; restrict it with: chmod 600 ${shellQuote(path)}`];
 }
 
 /** A secret no template can reach is almost certainly a typo the user would rather hear about now. */

@@ -1,4 +1,5 @@
 import { FleetCronError, EXIT_FAILED } from "../core/errors.ts";
+import { printable } from "../core/printable.ts";
 import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
 import { pausedAt, resumesAt } from "../jobs/pause.ts";
@@ -160,7 +161,8 @@ export interface JobSummary {
 }
 
 export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement): JobSummary {
-  const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
+  // Escaped: a stored name is printed (valid names have no control characters, so they are unchanged).
+  const name = typeof parsed.doc.name === "string" ? printable(parsed.doc.name) : `(unnamed ${parsed.doc._id})`;
   const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
   const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
   const job = parsed.job;

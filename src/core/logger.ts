@@ -1,6 +1,7 @@
 import { closeSync, fchmodSync, fstatSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import { terminalSafe } from "./printable.ts";
 
 export type LogFormat = "pretty" | "json";
 export type LogLevelName = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -174,11 +175,12 @@ export function formatLine(entry: LogObject, format: LogFormat): string {
       msg: typeof first === "string" ? first : String(first),
       ...(rest.length ? { data: rest.map((r) => (r instanceof Error ? r.message : r)) } : {}),
     };
-    return `${JSON.stringify(line)}\n`;
+    return `${terminalSafe(JSON.stringify(line))}\n`;
   }
-  // A timestamp on every line: launchd and plain log files add none of their own.
+  // A timestamp on every line: launchd and plain log files add none of their own. Names and
+  // messages from the store and from responses: no control character reaches the terminal.
   const text = entry.args.map((a) => (a instanceof Error ? a.message : typeof a === "string" ? a : JSON.stringify(a))).join(" ");
-  return `${entry.date.toISOString()} ${entry.type.padEnd(7)} ${entry.tag ? `[${entry.tag}] ` : ""}${text}\n`;
+  return `${entry.date.toISOString()} ${entry.type.padEnd(7)} ${entry.tag ? `[${entry.tag}] ` : ""}${terminalSafe(text)}\n`;
 }
 
 /**

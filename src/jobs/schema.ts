@@ -18,12 +18,14 @@ import {
   unknownKeyHint,
   type PathProblem,
 } from "../config/issues.ts";
+import { hasControlCharacters, printable } from "../core/printable.ts";
 import { hostAllowed, type SecretScope } from "../executor/secret-hosts.ts";
 import { BUILTIN_NAMES, checkTemplateName, NOTIFICATION_BUILTIN_NAMES, templateNames, withoutRaw } from "../executor/template.ts";
 import { AT_HELP, parseAt } from "../schedule/at.ts";
 import { parseCron } from "../schedule/cron.ts";
 import { parseEvery } from "../schedule/every.ts";
 import { isValidTimeZone } from "../schedule/zone.ts";
+import { UNREADABLE_FIELD } from "../store/unreadable.ts";
 import type { HttpAction, Job, Pause, RetryPolicy, Schedule, ValidationProblem, When } from "./types.ts";
 
 export const JOB_DEFAULTS = {
@@ -58,6 +60,14 @@ const picklist = <T extends readonly string[]>(options: T) =>
 const list = <T extends v.GenericSchema>(item: T, message: string) => v.array(item, message);
 
 const DAY_SEC = 86_400;
+/**
+ * The longest `every` and `alert_after_sec`: a year and a day. Longer ones are typos, and bounded
+ * durations keep every computed instant (next fire, alert deadline) far inside the range a Date
+ * can hold (`"every": "104000000d"` once broke jobs list, status and the page).
+ */
+const MAX_PERIOD_SEC = 366 * DAY_SEC;
+/** Names are echoed to terminals and logs: a newline could forge a line, an ESC rewrite the screen. */
+const CONTROL_MESSAGE = "must not contain control characters (newline, tab, ESC, bidi overrides, …)";
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const LEADING_TEMPLATE = /^\s*\{\{/;
 const ANY_TEMPLATE = /\{\{[^{}]*\}\}/g;
@@ -86,11 +96,13 @@ const stepName = v.pipe(
   v.string(STEP_NAME_MESSAGE),
   v.regex(/\S/, STEP_NAME_MESSAGE),
   v.maxLength(JOB_LIMITS.maxNameLength, STEP_NAME_MESSAGE),
+  v.check((name) => !hasControlCharacters(name), CONTROL_MESSAGE),
 );
 
 const JOB_NAME_MESSAGE = `must be a non-empty name without leading or trailing spaces (at most ${JOB_LIMITS.maxNameLength} characters)`;
 const jobName = v.pipe(
   v.string(JOB_NAME_MESSAGE),
+  v.check((name) => !hasControlCharacters(name), CONTROL_MESSAGE),
   v.regex(/^\S(.*\S)?$/s, JOB_NAME_MESSAGE),
   v.maxLength(JOB_LIMITS.maxNameLength, JOB_NAME_MESSAGE),
 );
@@ -225,6 +237,7 @@ const jobEntries = {
     v.pipe(
       v.string('must be an interval such as "30s", "5m", "1h30m" or "1d"'),
       v.check((text) => parseEvery(text) !== null, 'must be an interval such as "30s", "5m", "1h30m" or "1d" (at least 1s)'),
+      v.check((text) => parseEvery(text)! <= MAX_PERIOD_SEC * 1000, `must be at most ${MAX_PERIOD_SEC / DAY_SEC}d (for rarer jobs use cron)`),
     ),
   ),
   at: v.nullish(
@@ -267,7 +280,14 @@ const jobEntries = {
       "must be the pause state written by `fleetcron jobs pause`",
     ),
   ),
-  alert_after_sec: v.nullish(v.pipe(v.number("must be a number of seconds greater than 0"), v.finite("must be a number of seconds greater than 0"), v.gtValue(0, "must be a number of seconds greater than 0"))),
+  alert_after_sec: v.nullish(
+    v.pipe(
+      v.number(`must be a number of seconds greater than 0, at most ${MAX_PERIOD_SEC} (366 days)`),
+      v.finite(`must be a number of seconds greater than 0, at most ${MAX_PERIOD_SEC} (366 days)`),
+      v.gtValue(0, `must be a number of seconds greater than 0, at most ${MAX_PERIOD_SEC} (366 days)`),
+      v.maxValue(MAX_PERIOD_SEC, `must be a number of seconds greater than 0, at most ${MAX_PERIOD_SEC} (366 days)`),
+    ),
+  ),
   max_parallel: v.nullish(int(1, 10_000, "must be an integer 1-10000: how many attempts of this job may run at once on one agent (overlap: allow)")),
   jitter_sec: v.nullish(num(0, 3600, "must be a number of seconds 0-3600: each occurrence fires up to this long after its instant")),
   limit: v.nullish(
@@ -324,17 +344,29 @@ export interface JobParseContext {
 
 export type JobParseResult = { ok: true; job: Job } | { ok: false; problems: ValidationProblem[] };
 
+/**
+ * Never throws: whatever one document holds (or a store could not read of it) is that document's
+ * problem, reported against it, and the other jobs go on (README, "Security").
+ */
 export function parseJobDocument(doc: unknown, ctx: JobParseContext): JobParseResult {
   const job = jobLabel(doc, ctx.label);
-  const checked = checkDocument(doc, ctx);
-  if (!checked.fields) return { ok: false, problems: dedupe(checked.problems).map((p) => ({ job, ...p })) };
-  return { ok: true, job: toJob(checked.fields, ctx.id ?? "") };
+  const unreadable = isPlainObject(doc) ? doc[UNREADABLE_FIELD] : undefined;
+  if (typeof unreadable === "string") {
+    return { ok: false, problems: [{ job, path: "", message: `the stored document cannot be read (${unreadable}); fix or delete the document (id ${printable(String(ctx.id ?? (doc as { _id?: unknown })._id ?? "?"))})` }] };
+  }
+  try {
+    const checked = checkDocument(doc, ctx);
+    if (!checked.fields) return { ok: false, problems: dedupe(checked.problems).map((p) => ({ job, ...p })) };
+    return { ok: true, job: toJob(checked.fields, ctx.id ?? "") };
+  } catch (error) {
+    return { ok: false, problems: [{ job, path: "", message: `could not be checked (${(error as Error)?.message ?? String(error)}); fix or delete it` }] };
+  }
 }
 
-/** The job's name if it has a usable one, else the caller's label. */
+/** The job's name if it has a usable one (control characters escaped: it is printed), else the caller's label. */
 export function jobLabel(doc: unknown, label = "#?"): string {
   const name = isPlainObject(doc) ? doc.name : undefined;
-  return typeof name === "string" && name.trim() !== "" ? name : label;
+  return typeof name === "string" && name.trim() !== "" ? printable(name) : label;
 }
 
 /** The schema's output when the document has no problem at all, else every problem found. */

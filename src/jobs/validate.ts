@@ -3,6 +3,7 @@
  * problems for people: one line per problem, naming the file, the job and the field.
  */
 import { isPlainObject } from "../config/issues.ts";
+import { printable } from "../core/printable.ts";
 import type { JobDocument } from "../store/types.ts";
 import type { SecretScope } from "../executor/secret-hosts.ts";
 import { parseJobDocument } from "./schema.ts";
@@ -64,7 +65,7 @@ export function parseStoredJobs(docs: readonly JobDocument[], secretKeys: readon
     const id = String(doc._id);
     const result = parseJobDocument(doc, { secretKeys, id, label: id, strictKeys: false });
     if (result.ok) jobs.push(result.job);
-    else invalid.push({ id, name: typeof doc.name === "string" ? doc.name : id, problems: result.problems });
+    else invalid.push({ id, name: typeof doc.name === "string" ? printable(doc.name) : id, problems: result.problems });
   }
   return { jobs, invalid };
 }

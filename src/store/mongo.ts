@@ -1,6 +1,7 @@
 import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWriteError, MongoClient, MongoNetworkError, MongoServerError, ObjectId } from "mongodb";
 import { ConfigError, StoreError } from "../core/errors.ts";
-import { createRedactor, redactUri } from "../core/redact.ts";
+import { createRedactor } from "../core/redact.ts";
+import { mongoUriSecrets, redactMongoUri } from "./uri-redact.ts";
 import type { ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
 
 /**
@@ -31,8 +32,9 @@ type Doc = Document;
 type Coll = Collection<any>;
 
 export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
-  const location = redactUri(opts.uri);
-  const redact = createRedactor(passwordsIn(opts.uri));
+  // The only form of the URI that leaves this store: errors, logs, status and /healthz show `location`.
+  const location = redactMongoUri(opts.uri);
+  const redact = createRedactor(mongoUriSecrets(opts.uri));
 
   let client: MongoClient;
   try {
@@ -365,7 +367,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     },
     async listCommands(since) {
       const docs = await commands.find({ created_at: { $gte: since } }).sort({ created_at: 1, _id: 1 }).toArray();
-      return docs.map((d) => toRecord<CommandRecord>(d)!);
+      return docs.map(toCommand);
     },
     async insertAck(ack: CommandAck) {
       return claim(acks, ack);
@@ -383,7 +385,8 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
         // Commands before their acks: an ack left behind by a crash here is harmless, a command
         // whose acks vanished would be applied again.
         pruned += (await commands.deleteMany({ _id: { $in: chunk } })).deletedCount;
-        await acks.deleteMany({ command_id: { $in: chunk } });
+        // Acks name a hand-inserted command's ObjectId by its hex string (toCommand).
+        await acks.deleteMany({ command_id: { $in: [...chunk, ...chunk.filter((id) => id instanceof ObjectId).map(idString)] } });
       }
       return pruned;
     },
@@ -460,6 +463,16 @@ function toJob(doc: Doc): JobDocument {
   return { ...doc, _id: idString(doc._id) };
 }
 
+/**
+ * A command as the agent reads it. One inserted by hand (mongosh's insertOne) has an ObjectId `_id`:
+ * a fresh object on every read, which no set of applied ids ever matched, so it was applied again on
+ * every heartbeat; as its hex string it is the same id each time, and its acks name it so.
+ * A missing `target` is "every agent", as the CLI writes it.
+ */
+function toCommand(doc: Doc): CommandRecord {
+  return { ...(doc as CommandRecord), _id: idString(doc._id), target: doc.target === undefined || doc.target === null ? null : String(doc.target) };
+}
+
 /** Records come back as written; a seed-era run may carry an ObjectId job_id, which the port exposes as hex. */
 function toRecord<T>(doc: Doc | null): T | null {
   if (!doc) return null;
@@ -492,15 +505,4 @@ function codeOf(err: unknown): number | undefined {
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** The URI's password, raw and decoded, so driver messages that echo it can be masked. */
-function passwordsIn(uri: string): string[] {
-  const raw = /^[a-z+]+:\/\/[^:/@]+:([^@]*)@/i.exec(uri)?.[1];
-  if (!raw) return [];
-  try {
-    return [raw, decodeURIComponent(raw)];
-  } catch {
-    return [raw];
-  }
 }

@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { StoreError } from "../core/errors.ts";
+import { checkParentDir, checkPrivateFile, createPrivateFile, PRIVATE_DIR_MODE } from "../core/private-files.ts";
 import type {
   ClaimOutcome,
   CommandAck,
@@ -15,6 +16,7 @@ import type {
   Store,
 } from "./types.ts";
 import { newJobId } from "./ids.ts";
+import { unreadableJob } from "./unreadable.ts";
 
 /**
  * The embedded store: one SQLite file that several agent processes on one host may share (WAL,
@@ -48,16 +50,42 @@ function encode(value: unknown): string {
   });
 }
 
+// Dates are revived in a loop, not by a JSON.parse reviver: the reviver recurses once per level,
+// and one job body nested 10,000 deep overflowed the stack and stopped every job's listing.
 function decode<T>(text: string): T {
-  return JSON.parse(text, (_key, v) =>
-    v !== null && typeof v === "object" && typeof v.$date === "number" && Object.keys(v).length === 1 ? new Date(v.$date) : v,
-  ) as T;
+  const root: unknown = JSON.parse(text);
+  const pending: unknown[] = root !== null && typeof root === "object" ? [root] : [];
+  while (pending.length > 0) {
+    const container = pending.pop() as Record<string, unknown>;
+    for (const key of Object.keys(container)) {
+      const v = container[key];
+      if (v === null || typeof v !== "object") continue;
+      const date = (v as { $date?: unknown }).$date;
+      if (typeof date === "number" && Object.keys(v).length === 1) container[key] = new Date(date);
+      else pending.push(v);
+    }
+  }
+  const date = (root as { $date?: unknown } | null)?.$date;
+  return (typeof date === "number" && Object.keys(root as object).length === 1 ? new Date(date) : root) as T;
 }
 
 type Row = { doc: string };
 
+/**
+ * The database decides what is sent where with this host's secrets, so it is opened only when
+ * neither it, its journal files nor its folder could have been written by another user, never
+ * through a link, and it is created 0600 before SQLite opens it (SQLite gives `-wal` and `-shm`
+ * the database file's mode). See core/private-files.ts.
+ */
+function prepareDatabaseFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+  checkParentDir(path);
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) checkPrivateFile(file);
+  createPrivateFile(path, "");
+}
+
 export function openSqliteStore(path: string): Store {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") prepareDatabaseFile(path);
   const db = new Database(path, { create: true, strict: true });
   // WAL lets readers and one writer work at once across processes; the busy timeout turns brief
   // lock contention between agents into a short wait instead of an error.
@@ -84,8 +112,16 @@ export function openSqliteStore(path: string): Store {
     db.query<Row, (string | number | null)[]>(sql).all(...params).map((row) => decode<T>(row.doc));
   const changes = (sql: string, ...params: (string | number | null)[]): number => db.query(sql).run(...params).changes;
 
-  const jobDoc = (row: { id: string; doc: string } | null): JobDocument | null =>
-    row ? { ...decode<Omit<JobDocument, "_id">>(row.doc), _id: row.id } : null;
+  // One row that cannot be decoded (deeper than JSON.parse reaches, corrupt text) is reported as
+  // that job's problem (store/unreadable.ts), never as a failure of every listing.
+  const jobDoc = (row: { id: string; name?: string | null; doc: string } | null): JobDocument | null => {
+    if (!row) return null;
+    try {
+      return { ...decode<Omit<JobDocument, "_id">>(row.doc), _id: row.id };
+    } catch (error) {
+      return unreadableJob(row.id, row.name ?? undefined, (error as Error)?.message ?? String(error));
+    }
+  };
 
   const writeRun = (run: RunRecord, mode: "INSERT" | "REPLACE"): number =>
     changes(
@@ -125,13 +161,13 @@ export function openSqliteStore(path: string): Store {
     },
 
     async listJobs() {
-      return db.query<{ id: string; doc: string }, []>("SELECT id, doc FROM jobs ORDER BY name").all().map((r) => jobDoc(r)!);
+      return db.query<{ id: string; name: string | null; doc: string }, []>("SELECT id, name, doc FROM jobs ORDER BY name").all().map((r) => jobDoc(r)!);
     },
     async getJob(id) {
-      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE id = ?").get(id));
+      return jobDoc(db.query<{ id: string; name: string | null; doc: string }, [string]>("SELECT id, name, doc FROM jobs WHERE id = ?").get(id));
     },
     async findJobByName(name) {
-      return jobDoc(db.query<{ id: string; doc: string }, [string]>("SELECT id, doc FROM jobs WHERE name = ? LIMIT 1").get(name));
+      return jobDoc(db.query<{ id: string; name: string | null; doc: string }, [string]>("SELECT id, name, doc FROM jobs WHERE name = ? LIMIT 1").get(name));
     },
     async createJob(doc) {
       const id = newJobId();

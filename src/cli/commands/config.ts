@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
-import { existsSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { renameSync, rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { exampleConfig } from "../../config/example.ts";
 import { FleetCronError, EXIT_FAILED } from "../../core/errors.ts";
+import { createPrivateFile } from "../../core/private-files.ts";
 import { openStore } from "../../store/index.ts";
 import { globalArgs } from "../_globals.ts";
 import { output } from "../_output.ts";
@@ -17,12 +18,31 @@ const init = defineCommand({
   },
   run({ args }) {
     const path = resolve((args.path as string | undefined) ?? "fleetcron.config.json");
-    if (existsSync(path) && !args.force) throw new FleetCronError("E_EXISTS", `${path} already exists; pass --force to overwrite it`, EXIT_FAILED);
-    // 0600: the file holds secrets.
-    writeFileSync(path, `${JSON.stringify(exampleConfig(), null, 2)}\n`, { mode: 0o600 });
+    writeConfigFile(path, `${JSON.stringify(exampleConfig(), null, 2)}\n`, Boolean(args.force));
     output({ path }, () => `wrote ${path}\nnext: fleetcron --config ${path} jobs apply config/jobs.example.json && fleetcron --config ${path} run`);
   },
 });
+
+/**
+ * Mode 600 always (the file holds secrets), and never through a link: a new file is created
+ * exclusively (O_EXCL does not follow a link, even a dangling one), and `--force` writes a fresh
+ * 0600 file beside it and renames it over the old one, which replaces a link instead of writing
+ * where it points and leaves no old, wider mode behind.
+ */
+function writeConfigFile(path: string, content: string, force: boolean): void {
+  if (!force) {
+    if (!createPrivateFile(path, content)) throw new FleetCronError("E_EXISTS", `${path} already exists; pass --force to overwrite it`, EXIT_FAILED);
+    return;
+  }
+  const temp = join(dirname(path), `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  if (!createPrivateFile(temp, content)) throw new FleetCronError("E_EXISTS", `${temp} already exists; remove it and try again`, EXIT_FAILED);
+  try {
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw new FleetCronError("E_WRITE", `cannot write ${path}: ${(error as Error).message}`, EXIT_FAILED);
+  }
+}
 
 const check = defineCommand({
   meta: { name: "check", description: "Validate the config and test the store connection" },
