@@ -35,6 +35,6 @@ export function extractGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: 
 
 /** Shown in every command's --help; the values themselves are read by `extractGlobalFlags`. */
 export const globalArgs = {
-  config: { type: "string", alias: ["c"], description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
+  config: { type: "string", alias: ["c"], valueHint: "path", description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
   json: { type: "boolean", description: "One JSON document on stdout, for scripts" },
 } satisfies ArgsDef;

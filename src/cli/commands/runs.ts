@@ -11,9 +11,9 @@ export default defineCommand({
   meta: { name: "runs", description: "Run history, newest first" },
   args: {
     ...globalArgs,
-    job: { type: "string", description: "Only this job (by name)" },
+    job: { type: "string", valueHint: "name", description: "Only this job (by name)" },
     status: { type: "string", description: `Only this status: ${STATUSES.join(", ")}` },
-    limit: { type: "string", default: "20", description: "How many" },
+    limit: { type: "string", valueHint: "n", default: "20", description: "How many" },
   },
   async run({ args }) {
     const limit = Number(args.limit);
