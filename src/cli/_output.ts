@@ -55,14 +55,15 @@ function padTo(text: string, width: number): string {
 /**
  * Left-aligned columns, widths from the content measured in terminal columns; a cell wider than
  * `maxWidth` (default 40) is truncated with an ellipsis, except in the last column, which is free
- * to run on (details, errors).
+ * to run on (details, errors), and in `whole` columns (ids meant to be copied).
  */
-export function table(headers: string[], rows: (string | number | null | undefined)[][], options: { maxWidth?: number } = {}): string {
+export function table(headers: string[], rows: (string | number | null | undefined)[][], options: { maxWidth?: number; whole?: number[] } = {}): string {
   const max = options.maxWidth ?? 40;
   const last = headers.length - 1;
+  const whole = new Set([last, ...(options.whole ?? [])]);
   const cells = [headers, ...rows.map((r) => r.map((c, i) => {
     const text = c === null || c === undefined || c === "" ? "-" : String(c).replace(/\s*\n\s*/g, " ");
-    return i === last ? text : truncate(text, max);
+    return whole.has(i) ? text : truncate(text, max);
   }))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => widthOf(r[i] ?? ""))));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : padTo(c, widths[i]!))).join("  ").trimEnd()).join("\n");

@@ -71,6 +71,7 @@ export default defineCommand({
           : table(
               ["RUN ID", `SCHEDULED (${config.tz})`, "JOB", "STATUS", "ATTEMPT", "TRIGGER", "MACHINE", "MS", "DETAIL"],
               runs.map((r) => [r._id, `${localTime(r.scheduled_for, config.tz)} (${relative(r.scheduled_for, now)})`, r.job_name, r.status, r.attempt, r.trigger, r.machine_id, r.duration_ms, detailOf(r.status, r.error ?? r.reason)]),
+              { whole: [0] },
             ),
       );
     });
