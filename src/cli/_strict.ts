@@ -151,7 +151,8 @@ function checkArgs(args: ArgsDef, argv: string[], where: { cmd: AnyCommand; path
     const name = eq === -1 ? body : body.slice(0, eq);
     const spec = flags.get(name);
     if (!spec) {
-      const known = [...new Set([...flags.entries()].filter(([n, s]) => !s.negated && n.length > 1).map(([n]) => n))];
+      // --help and --version are taken before parsing, wherever they stand; they are still near misses.
+      const known = [...new Set([...flags.entries()].filter(([n, s]) => !s.negated && n.length > 1).map(([n]) => n)), "help", "version"];
       const guess = nearest(name, known);
       throw fail(`unknown option ${dash(name)}${guess.length ? `; did you mean --${guess[0]}?` : ""}`);
     }

@@ -37,7 +37,7 @@ const show = defineCommand({
         [
           `run ${run._id}: ${run.job_name}, ${run.status}${run.duration_ms !== undefined ? ` in ${run.duration_ms} ms` : ""}`,
           `  scheduled: ${run.scheduled_for.toISOString()} (${localTime(run.scheduled_for, config.tz)}, ${relative(run.scheduled_for, now)})`,
-          `  trigger:   ${run.trigger}, attempt ${run.attempt}`,
+          `  trigger:   ${run.trigger}${run.trigger === "alert" ? "" : `, attempt ${run.attempt}`}`,
           `  machine:   ${run.machine_id ?? "-"}`,
           ...(run.error || run.reason ? [`  detail:    ${detailOf(run.status, run.error ?? run.reason)}`] : []),
           "  steps:",
@@ -70,7 +70,7 @@ export default defineCommand({
           ? "no runs match"
           : table(
               ["RUN ID", `SCHEDULED (${config.tz})`, "JOB", "STATUS", "ATTEMPT", "TRIGGER", "MACHINE", "MS", "DETAIL"],
-              runs.map((r) => [r._id, `${localTime(r.scheduled_for, config.tz)} (${relative(r.scheduled_for, now)})`, r.job_name, r.status, r.attempt, r.trigger, r.machine_id, r.duration_ms, detailOf(r.status, r.error ?? r.reason)]),
+              runs.map((r) => [r._id, `${localTime(r.scheduled_for, config.tz)} (${relative(r.scheduled_for, now)})`, r.job_name, r.status, r.trigger === "alert" ? null : r.attempt, r.trigger, r.machine_id, r.duration_ms, detailOf(r.status, r.error ?? r.reason)]),
               { whole: [0] },
             ),
       );

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { listJobSummaries } from "../../../control/jobs.ts";
 import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
-import { output, relative, table } from "../../_output.ts";
+import { localTime, output, relative, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
 
 export default defineCommand({
@@ -20,7 +20,7 @@ export default defineCommand({
           j.valid ? (j.enabled ? "yes" : "no") : "INVALID",
           j.schedule,
           j.tz,
-          j.next_fire ? `${j.next_fire} (${relative(j.next_fire, now)})` : "-",
+          j.next_fire ? `${localTime(j.next_fire, j.tz)} (${relative(j.next_fire, now)})` : "-",
           j.last_run ? `${j.last_run.status} ${relative(j.last_run.scheduled_for, now)}` : "-",
           j.owner ?? (j.owner_note ? "NONE" : "-"),
         ]);

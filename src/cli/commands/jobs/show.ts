@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { parseStored, requireJob, summarizeJob } from "../../../control/jobs.ts";
 import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
-import { output, relative } from "../../_output.ts";
+import { detailOf, localTime, output, relative } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
 
 export default defineCommand({
@@ -21,12 +21,12 @@ export default defineCommand({
           `${summary.name} (${summary.id})`,
           `  enabled:  ${summary.enabled}`,
           `  schedule: ${summary.schedule} (${summary.tz})`,
-          `  next:     ${summary.next_fire ? `${summary.next_fire} (${relative(summary.next_fire, now)})` : "-"}`,
+          `  next:     ${summary.next_fire ? `${localTime(summary.next_fire, summary.tz)} (${relative(summary.next_fire, now)}; ${summary.next_fire} UTC)` : "-"}`,
           `  owner:    ${summary.owner ?? (summary.owner_note ? `none — ${summary.owner_note}` : "-")}`,
           ...(summary.problems.length ? ["  INVALID — skipped by every agent:", ...summary.problems.map((p) => `    ${p.path || "(document)"}: ${p.message}`)] : []),
           "  recent runs:",
           ...(runs.length
-            ? runs.map((r) => `    ${r.scheduled_for.toISOString()}  ${r.status.padEnd(8)} attempt ${r.attempt}  ${r.machine_id ?? "-"}  ${r.error ?? r.reason ?? ""}`)
+            ? runs.map((r) => `    ${localTime(r.scheduled_for, summary.tz)} (${relative(r.scheduled_for, now)})  ${r.status.padEnd(8)} ${r.trigger === "alert" ? "alert    " : `attempt ${r.attempt}`}  ${r.machine_id ?? "-"}  ${detailOf(r.status, r.error ?? r.reason)}`.trimEnd())
             : ["    (none)"]),
           "  document:",
           ...JSON.stringify(document, null, 2).split("\n").map((l) => `    ${l}`),
