@@ -101,12 +101,14 @@ export async function resolveInvocation(root: AnyCommand, argv: string[]): Promi
   for (;;) {
     const names = await subNamesOf(cmd);
     if (names.length === 0) break;
-    const at = rest.findIndex((a) => !a.startsWith("-") || a === "--");
+    const at = firstWord(rest, flagTable((await resolve(cmd.args)) ?? {}));
     const word = at === -1 || rest[at] === "--" ? undefined : rest[at]!;
     if (word !== undefined && names.includes(word)) {
-      // Flags before a subcommand's name belong to the group, which takes none but the global ones.
-      checkArgs((await resolve(cmd.args)) ?? {}, rest.slice(0, at), { cmd, path });
-      cmd = (await subCommandsOf(cmd))[word]!;
+      // Flags before a subcommand's name would reach neither command (citty runs the subcommand
+      // with what follows its name): only the global flags, already taken out, may stand there.
+      const sub = (await subCommandsOf(cmd))[word]!;
+      checkArgs({}, rest.slice(0, at), { cmd: sub, path: [...path, word] });
+      cmd = sub;
       path.push(word);
       rest = rest.slice(at + 1);
       continue;
@@ -129,6 +131,17 @@ export async function resolveInvocation(root: AnyCommand, argv: string[]): Promi
   }
   checkArgs((await resolve(cmd.args)) ?? {}, rest, { cmd, path });
   return { cmd, path, args: rest };
+}
+
+/** Index of the first word that is not a flag or a flag's value (a subcommand name, or a positional). */
+function firstWord(argv: string[], flags: ReturnType<typeof flagTable>): number {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--" || !arg.startsWith("-")) return i;
+    const spec = flags.get(arg.replace(/^--?/, ""));
+    if (spec && spec.def.type !== "boolean") i++;
+  }
+  return -1;
 }
 
 function checkArgs(args: ArgsDef, argv: string[], where: { cmd: AnyCommand; path: string[] }): void {
@@ -179,5 +192,5 @@ function checkArgs(args: ArgsDef, argv: string[], where: { cmd: AnyCommand; path
     throw fail(`unexpected argument "${extra}": ${what}${guess.length ? `; did you mean \`${[...where.path, guess[0]].join(" ")}\`?` : given.length > 1 && positionals.length === 1 ? " (quote a name that has spaces)" : ""}`);
   }
   const missing = positionals.slice(given.length).find((p) => p.def.required !== false && p.def.default === undefined);
-  if (missing) throw fail(`missing argument ${missing.key.toUpperCase()}${missing.def.description ? ` (${missing.def.description})` : ""}`);
+  if (missing) throw fail(`missing argument ${missing.key.toUpperCase()}${missing.def.description ? `: ${missing.def.description}` : ""}`);
 }

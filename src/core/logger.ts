@@ -26,6 +26,8 @@ export function createLogger(options: { level?: LogLevelName; format?: LogFormat
               ...(entry.tag ? { tag: entry.tag } : {}),
               msg: typeof first === "string" ? first : String(first),
               ...(rest.length ? { data: rest.map((r) => (r instanceof Error ? r.message : r)) } : {}),
+              // `log.info({ message, fields: { job, run_id, … } })`: fields a log shipper can filter on.
+              ...((entry as { fields?: Record<string, unknown> }).fields ?? {}),
             };
             process.stderr.write(`${JSON.stringify(line)}\n`);
           },

@@ -88,6 +88,7 @@ describe("setup", () => {
   });
 
   test("the test jobs apply", async () => {
+    jobsFile("every-second.json", [{ name: "Tick", every: "1s", url: "{{SINK}}/tick" }]);
     const applied = await runCli(home, ["jobs", "apply", jobsFile("base.json", BASE_JOBS), "--json"]);
     expect(applied.exitCode).toBe(0);
     expect(json(applied).changes.map((c: { change: string }) => c.change)).toEqual(["created", "created", "created", "created"]);
@@ -383,6 +384,30 @@ describe("with an agent: drain --wait, a dead agent", () => {
     }
     expect((await runCli(home, ["jobs", "enable", "Flaky"])).exitCode).toBe(0);
   }, 90_000);
+});
+
+describe("6. log_format json", () => {
+  test("an attempt's log line carries job, run id, scheduled instant, machine, status and duration as fields", async () => {
+    const jsonHome = makeHome({ tz: "UTC", log_format: "json", heartbeat_sec: 1, dead_after_sec: 3, failover_step_sec: 1, secrets: { SINK: sink.url } }, "fleetcron-json-log");
+    try {
+      expect((await runCli(jsonHome, ["jobs", "apply", join(home.dir, "every-second.json")])).exitCode).toBe(0);
+      const agent = startAgent(jsonHome, "json-log");
+      try {
+        await agent.waitForLog('"status":"success"', 20_000);
+      } finally {
+        await agent.stop();
+      }
+      const line = agent.log().split("\n").filter((l) => l.includes('"status":"success"')).map((l) => JSON.parse(l))[0];
+      expect(line).toMatchObject({ level: "info", job: "Tick", trigger: "schedule", status: "success" });
+      expect(line.run_id).toContain("@");
+      expect(line.scheduled_for).toMatch(/Z$/);
+      expect(typeof line.machine_id).toBe("string");
+      expect(typeof line.duration_ms).toBe("number");
+      expect(line.msg).toContain("Tick @ ");
+    } finally {
+      jsonHome.cleanup();
+    }
+  }, 60_000);
 });
 
 describe("6. readable output", () => {

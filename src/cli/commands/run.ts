@@ -4,12 +4,13 @@ import { acquireAgentLock } from "../../agent/lock.ts";
 import { applyJobs } from "../../control/jobs.ts";
 import { checkJobsFile } from "../../control/jobs-file.ts";
 import { systemClock } from "../../core/clock.ts";
+import { redactUri } from "../../core/redact.ts";
 import { FleetMetrics } from "../../observe/metrics.ts";
 import { startObserveServer, type ObserveServer } from "../../observe/server.ts";
 import { openStore } from "../../store/index.ts";
 import type { Store } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
-import { agentSettings, loadRuntime } from "../_runtime.ts";
+import { agentSettings, describeStoreChoice, loadRuntime } from "../_runtime.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Start the agent in the foreground (what service managers run)" },
@@ -20,7 +21,11 @@ export default defineCommand({
     try {
       // An operation waits for an unreachable server about two heartbeats, not 10 s: the agent
       // retries on its own, and notices a returning store within a heartbeat or two.
-      const store = await openStore(rt.config.store, { waitForServerMs: Math.min(10_000, Math.max(2000, 2 * rt.config.heartbeat_sec * 1000)) });
+      const waitForServerMs = Math.min(10_000, Math.max(2000, 2 * rt.config.heartbeat_sec * 1000));
+      const choice = describeStoreChoice(rt.config);
+      if (choice) rt.log.info(choice);
+      if (rt.config.store.kind === "mongo") rt.log.info(`connecting to ${redactUri(rt.config.store.uri)} (timeout ${waitForServerMs / 1000} s)`);
+      const store = await openStore(rt.config.store, { waitForServerMs });
       const applyJobsFile = async () => {
         const file = rt.config.jobs_file;
         if (!file) return;

@@ -30,7 +30,11 @@ function withoutOutcomeLine(log: Logger, jobName: string): Logger {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if ((prop === "info" || prop === "warn") && typeof value === "function") {
-        return (...args: unknown[]) => (typeof args[0] === "string" && args[0].startsWith(prefix) ? undefined : value.apply(target, args));
+        return (...args: unknown[]) => {
+          const first = args[0] as string | { message?: unknown } | undefined;
+          const message = typeof first === "string" ? first : typeof first?.message === "string" ? first.message : "";
+          return message.startsWith(prefix) ? undefined : value.apply(target, args);
+        };
       }
       return value;
     },
