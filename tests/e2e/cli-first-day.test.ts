@@ -505,3 +505,40 @@ describe("9. the quick start succeeds", () => {
     }
   }, 60_000);
 });
+
+describe("the README and --help agree", () => {
+  test("every command is in the README's command table, with each of its own flags", async () => {
+    const { main } = await import("../../src/cli/index.ts");
+    const { subCommandsOf } = await import("../../src/cli/_strict.ts");
+    const { globalArgs } = await import("../../src/cli/_globals.ts");
+    const readme = readFileSync(join(REPO, "README.md"), "utf8");
+    const rows = readme.split("\n").filter((l) => l.startsWith("| `fleetcron"));
+    const leaves: { path: string[]; flags: string[] }[] = [];
+    const walk = async (cmd: any, path: string[]) => {
+      const subs = await subCommandsOf(cmd);
+      if (cmd.run) {
+        const args = (typeof cmd.args === "function" ? await cmd.args() : cmd.args) ?? {};
+        leaves.push({ path, flags: Object.entries(args).filter(([k, d]: [string, any]) => d.type !== "positional" && !(k in globalArgs)).map(([k]) => `--${k}`) });
+      }
+      for (const [name, sub] of Object.entries(subs)) await walk(sub, [...path, name]);
+    };
+    await walk(main, []);
+    expect(leaves.length).toBeGreaterThan(15);
+    const missing: string[] = [];
+    for (const leaf of leaves) {
+      const [group, ...rest] = leaf.path;
+      const named = (cell: string) =>
+        cell.includes(`\`fleetcron ${leaf.path.join(" ")}`) ||
+        (rest.length > 0 && (cell.includes(`\`${leaf.path.join(" ")}`) || (cell.includes(`\`fleetcron ${group} `) && new RegExp(`(\`|· )${rest.join(" ")}\\b`).test(cell))));
+      const row = rows.find((r) => named(r.split(" | ")[0]!));
+      if (!row) {
+        missing.push(`command \`fleetcron ${leaf.path.join(" ")}\` has no row`);
+        continue;
+      }
+      // Service flags are documented in the README's "Service install" section.
+      if (group === "service") continue;
+      for (const flag of leaf.flags) if (!row.split(" | ")[0]!.includes(flag)) missing.push(`\`fleetcron ${leaf.path.join(" ")}\`: ${flag} is not in its row`);
+    }
+    expect(missing).toEqual([]);
+  });
+});
