@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import { runCommand } from "citty";
 import { main } from "./cli/index.ts";
-import { extractGlobalFlags, globalFlags } from "./cli/_globals.ts";
+import { extractGlobalFlags, globalFlags, invocation as current } from "./cli/_globals.ts";
 import { flushOutput, writeErr, writeOut } from "./cli/_output.ts";
 import { commandName, resolveInvocation, StrictUsageError, subCommandsOf } from "./cli/_strict.ts";
 import { colourFor, renderUsage, renderUsageError } from "./cli/_usage.ts";
@@ -54,6 +54,7 @@ async function cli(argv: string[]): Promise<number> {
       return 0;
     }
     const invocation = await resolveInvocation(main, rest);
+    current.path = invocation.path;
     await runCommand(invocation.cmd, { rawArgs: invocation.args });
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {

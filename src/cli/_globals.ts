@@ -38,3 +38,6 @@ export const globalArgs = {
   config: { type: "string", alias: ["c"], valueHint: "path", description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
   json: { type: "boolean", description: "One JSON document on stdout, for scripts" },
 } satisfies ArgsDef;
+
+/** The command being run (`["fleetcron", "jobs", "list"]`), set by main.ts once the line is parsed. */
+export const invocation: { path: string[] } = { path: [] };

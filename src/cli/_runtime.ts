@@ -10,7 +10,7 @@ import { isAlive } from "../control/machines.ts";
 import { openStore } from "../store/index.ts";
 import type { Store } from "../store/types.ts";
 import { VERSION } from "../version.ts";
-import { globalFlags } from "./_globals.ts";
+import { globalFlags, invocation } from "./_globals.ts";
 
 export interface Runtime {
   config: ResolvedConfig;
@@ -21,8 +21,19 @@ export interface Runtime {
 export function loadRuntime(options: { quietWarnings?: boolean } = {}): Runtime {
   const { config, warnings } = loadConfig({ flag: globalFlags.config, env: process.env, cwd: process.cwd(), version: VERSION });
   const log = createLogger({ level: config.log_level, format: config.log_format });
-  if (!options.quietWarnings) for (const warning of warnings) log.warn(warning);
+  if (!options.quietWarnings) for (const warning of warnings) if (!isPermissionWarning(warning) || warnsAboutPermissions()) log.warn(warning);
   return { config, log };
+}
+
+/**
+ * A config readable by others is said where it matters, by the agent that runs with it and by
+ * `config check`, not by every listing. (The warning's text comes from config/load.ts.)
+ */
+const PERMISSION_WARNING = /: readable by other users \(mode \d+\)/;
+const isPermissionWarning = (warning: string) => PERMISSION_WARNING.test(warning);
+function warnsAboutPermissions(): boolean {
+  const path = invocation.path.slice(1).join(" ");
+  return path === "" || path === "run" || path === "config check";
 }
 
 /** How long a CLI command waits for an unreachable store server before it gives up. */

@@ -444,6 +444,50 @@ describe("6. readable output", () => {
   }, 30_000);
 });
 
+describe("7. config changes that say what they did", () => {
+  test("reload-config logs what it applied and what needs a restart, and applies log_level live", async () => {
+    const settings = { tz: "UTC", log_level: "info", heartbeat_sec: 1, dead_after_sec: 3, failover_step_sec: 1, secrets: { SINK: sink.url } };
+    const cfgHome = makeHome(settings, "fleetcron-reload-config");
+    try {
+      expect((await runCli(cfgHome, ["jobs", "apply", join(home.dir, "every-second.json")])).exitCode).toBe(0);
+      const agent = startAgent(cfgHome, "reload-config");
+      try {
+        await agent.waitForLog("Tick @ ", 20_000);
+        writeFileSync(cfgHome.configPath, JSON.stringify({ ...settings, log_level: "warn", http_port: 0, max_concurrent_runs: 7, secrets: { ...settings.secrets, EXTRA: "value-not-logged" } }), { mode: 0o600 });
+        const reloaded = await runCli(cfgHome, ["reload-config", "--wait"]);
+        expect(reloaded.exitCode).toBe(0);
+        await agent.waitForLog("re-read: applied", 10_000);
+        const log = agent.log();
+        expect(log).toContain("log_level (info → warn)");
+        expect(log).toContain("max_concurrent_runs (");
+        expect(log).toContain("secrets (added EXTRA)");
+        expect(log).not.toContain("value-not-logged");
+        expect(log).toMatch(/only after a restart of the agent .*: http_port \(unset → 0\)/);
+        // Live: the info lines of each Tick stop.
+        const ticks = () => agent.log().split("Tick @ ").length;
+        const before = ticks();
+        await Bun.sleep(2500);
+        expect(ticks()).toBe(before);
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      cfgHome.cleanup();
+    }
+  }, 60_000);
+
+  test("the world-readable warning is given by run and config check, not by every command", async () => {
+    const { chmodSync } = await import("node:fs");
+    chmodSync(home.configPath, 0o644);
+    try {
+      expect((await runCli(home, ["jobs", "list"])).stderr).not.toContain("readable by other users");
+      expect((await runCli(home, ["config", "check"])).stderr).toContain("readable by other users");
+    } finally {
+      chmodSync(home.configPath, 0o600);
+    }
+  }, 30_000);
+});
+
 describe("8. validation gaps", () => {
   test("never-firing cron, non-HTTP method, alert without on_failure; jobs from 1 with the file's line", async () => {
     const file = jobsFile(

@@ -10,6 +10,7 @@ import { startObserveServer, type ObserveServer } from "../../observe/server.ts"
 import { openStore } from "../../store/index.ts";
 import type { Store } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
+import { configChanges } from "../_config-diff.ts";
 import { agentSettings, describeStoreChoice, loadRuntime } from "../_runtime.ts";
 
 export default defineCommand({
@@ -47,7 +48,13 @@ export default defineCommand({
         settings: agentSettings(rt.config),
         applyJobsFile,
         reloadConfig: async () => {
-          rt = loadRuntime();
+          // The agent keeps the logger it was built with: the new log level is applied to it.
+          const next = loadRuntime();
+          const { applied, needRestart } = configChanges(rt.config, next.config);
+          rt.log.info(`config ${next.config.path ?? "(defaults)"} re-read: ${applied.length ? `applied ${applied.join(", ")}` : "nothing to apply changed"}`);
+          if (needRestart.length) rt.log.warn(`config changes that take effect only after a restart of the agent (kept as they were until then): ${needRestart.join(", ")}`);
+          rt.log.level = next.log.level;
+          rt = { config: next.config, log: rt.log };
           return agentSettings(rt.config);
         },
       });
