@@ -11,7 +11,7 @@ import { UsageError } from "../core/errors.ts";
 import { nearest } from "../core/nearest.ts";
 import { globalArgs } from "./_globals.ts";
 
-// biome-ignore lint: citty's command type is generic over its args.
+// citty types a command by its args; the tree holds commands of every shape.
 type AnyCommand = CommandDef<any>;
 
 const resolve = async <T>(value: T | (() => T | Promise<T>) | Promise<T> | undefined): Promise<T | undefined> =>
