@@ -3,6 +3,7 @@ import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
+import { fleetViewOf, secretsMissingHere, type FleetView } from "./fleet-view.ts";
 import { notFound } from "./names.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 
@@ -202,32 +203,57 @@ export interface JobSummary {
   valid: boolean;
   schedule: string;
   tz: string;
+  /** Where `tz` comes from: the job itself, the live agents' default zone, or this CLI's config. */
+  tz_source: "job" | "agents" | "cli";
   next_fire: string | null;
   last_run: { status: RunRecord["status"]; scheduled_for: string; machine_id: string | null; attempt: number; error: string | null } | null;
   problems: ValidationProblem[];
+  /**
+   * Who judged `valid`: this CLI's config, or the agents (the job needs secrets this config lacks,
+   * and the live agents report no invalid job). `missing_secrets` names those secrets.
+   */
+  judged_by: "cli" | "agents";
+  missing_secrets: string[];
   /** The agent that fires it on time now, or null with the reason. */
   owner: string | null;
   owner_note: string | null;
 }
 
-export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement): JobSummary {
+export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement, view?: FleetView, secretKeys: readonly string[] = []): JobSummary {
   const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
-  const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
-  const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
-  const next = parsed.job && enabled ? nextFireAfter(parsed.job.schedule, tz, now) : null;
+  const missing = view ? secretsMissingHere(parsed.doc, secretKeys) : [];
+  // Invalid here only for want of secrets the agents have: the agents' verdict stands.
+  let judged: ParsedDoc = parsed;
+  let judgedBy: JobSummary["judged_by"] = "cli";
+  if (!parsed.job && missing.length && view && view.alive > 0 && view.invalidReported === 0) {
+    const withSecrets = parseStored(parsed.doc, [...secretKeys, ...missing]);
+    if (withSecrets.job) {
+      judged = withSecrets;
+      judgedBy = "agents";
+    }
+  }
+  const ownTz = judged.job?.tz ?? (typeof judged.doc.tz === "string" ? judged.doc.tz : undefined);
+  const zoneOfFleet = view?.agentsTz ?? null;
+  const tz = ownTz ?? zoneOfFleet ?? defaultTz;
+  const tzSource: JobSummary["tz_source"] = ownTz ? "job" : zoneOfFleet ? "agents" : "cli";
+  const enabled = judged.job ? judged.job.enabled : judged.doc.enabled !== false;
+  const next = judged.job && enabled ? nextFireAfter(judged.job.schedule, tz, now) : null;
   return {
-    id: parsed.doc._id,
+    id: judged.doc._id,
     name,
     enabled,
-    valid: parsed.job !== undefined,
-    schedule: parsed.job ? describeSchedule(parsed.job.schedule) : "(invalid)",
+    valid: judged.job !== undefined,
+    schedule: judged.job ? describeSchedule(judged.job.schedule) : "(invalid)",
     tz,
+    tz_source: tzSource,
     next_fire: next === null ? null : new Date(next).toISOString(),
     last_run: last
       ? { status: last.status, scheduled_for: last.scheduled_for.toISOString(), machine_id: last.machine_id ?? null, attempt: last.attempt, error: last.error ?? last.reason ?? null }
       : null,
-    problems: parsed.problems ?? [],
-    ...placementOf(parsed, enabled, fleet),
+    problems: judged.problems ?? [],
+    judged_by: judgedBy,
+    missing_secrets: missing,
+    ...placementOf(judged, enabled, fleet),
   };
 }
 
@@ -237,9 +263,19 @@ function placementOf(parsed: ParsedDoc, enabled: boolean, fleet: FleetPlacement 
   return { owner, owner_note: note };
 }
 
+/**
+ * Every job summarised. With `fleet` (the live agents), validity and zone are the agents' where
+ * they differ from this CLI's config only for want of its secrets or its `tz` (see fleet-view.ts).
+ */
 export async function listJobSummaries(store: Store, secretKeys: string[], defaultTz: string, now: number, fleet?: FleetPlacement): Promise<JobSummary[]> {
-  const [docs, latest] = await Promise.all([store.listJobs(), store.latestRunsByJob()]);
-  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id), fleet));
+  const [docs, latest, view] = await Promise.all([store.listJobs(), store.latestRunsByJob(), fleet ? liveView(store, fleet) : Promise.resolve(undefined)]);
+  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id), fleet, view, secretKeys));
+}
+
+/** The fleet's view from the machine records of the live members of `fleet`. */
+export async function liveView(store: Store, fleet: FleetPlacement): Promise<FleetView> {
+  const live = new Set(fleet.members.map((m) => m.machineId));
+  return fleetViewOf((await store.listMachines()).filter((m) => live.has(m._id)));
 }
 
 export function invalidJobsOf(summaries: JobSummary[]): InvalidJob[] {

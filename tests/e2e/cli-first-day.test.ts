@@ -303,6 +303,44 @@ describe("3. which store, and destructive writes", () => {
   }, 60_000);
 });
 
+describe("4. the fleet's view, not the CLI's", () => {
+  test("a CLI without the agents' secrets or zone shows validity and zone as the agents report them, and labels its own judgement", async () => {
+    const agentHome = makeHome({ tz: "Asia/Seoul", heartbeat_sec: 1, dead_after_sec: 3, failover_step_sec: 1, secrets: { SINK: sink.url, TOKEN: "agent-only" } }, "fleetcron-fleet-agent");
+    // The operator's CLI: the same store, no TOKEN secret, another zone.
+    const cli = makeHome({ tz: "UTC", sqlite_path: join(agentHome.home, "fleetcron.db"), secrets: { SINK: sink.url } }, "fleetcron-fleet-cli");
+    try {
+      const file = join(agentHome.dir, "secret-jobs.json");
+      writeFileSync(file, JSON.stringify([{ name: "Needs Token", hour: 9, minute: 0, url: "{{SINK}}/t", headers: { Authorization: "Bearer {{TOKEN}}" } }]));
+      expect((await runCli(agentHome, ["jobs", "apply", file])).exitCode).toBe(0);
+      // No agent alive: the CLI's own verdict, labelled as such.
+      const alone = json(await runCli(cli, ["jobs", "list", "--json"])).jobs[0];
+      expect(alone).toMatchObject({ valid: false, judged_by: "cli", missing_secrets: ["TOKEN"], tz: "UTC", tz_source: "cli" });
+      const aloneText = await runCli(cli, ["jobs", "list"]);
+      expect(aloneText.stdout).toContain(`"Needs Token": INVALID as judged with this CLI's config, which lacks secret(s) TOKEN`);
+      expect(aloneText.stdout).toContain("this CLI's tz (no live agent reports its zone)");
+
+      const agent = startAgent(agentHome, "fleet-view");
+      try {
+        await agent.waitForLog("serial", 20_000);
+        await eventually(async () => json(await runCli(cli, ["machines", "--json"])).machines.some((m: { alive: boolean }) => m.alive), 10_000, "a live agent");
+        const seen = json(await runCli(cli, ["jobs", "list", "--json"])).jobs[0];
+        expect(seen).toMatchObject({ valid: true, judged_by: "agents", tz: "Asia/Seoul", tz_source: "agents" });
+        expect(seen.next_fire).toMatch(/T00:00:00\.000Z$/); // 09:00 in Seoul
+        const text = await runCli(cli, ["jobs", "list"]);
+        expect(text.stdout).not.toContain("INVALID");
+        expect(text.stdout).toContain("run in Asia/Seoul, the agents' zone");
+        const show = await runCli(cli, ["jobs", "show", "Needs Token"]);
+        expect(show.stdout).toContain("(Asia/Seoul, the agents' zone)");
+      } finally {
+        await agent.stop();
+      }
+    } finally {
+      cli.cleanup();
+      agentHome.cleanup();
+    }
+  }, 60_000);
+});
+
 describe("5. progress and interruption", () => {
   test("jobs trigger prints each request, answer and retry wait on stderr as it happens; the result on stdout", async () => {
     const result = await runCli(home, ["jobs", "trigger", "Flaky", "--json"]);

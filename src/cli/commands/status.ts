@@ -6,6 +6,7 @@ import { EXIT_FAILED, StoreError } from "../../core/errors.ts";
 import { redactUri } from "../../core/redact.ts";
 import { gatherStatus } from "../../observe/status-data.ts";
 import { globalArgs } from "../_globals.ts";
+import { judgementNotes } from "../_judged.ts";
 import { detailOf, localTime, output, relative, table } from "../_output.ts";
 import { loadRuntime, withStore } from "../_runtime.ts";
 import { stateOf } from "./machines.ts";
@@ -90,6 +91,9 @@ export default defineCommand({
               ? [indent(table(["MACHINE", "SERIAL", "STATE", "LAST SEEN", "CLOCK"], machines.map((m) => [m.machine_id, m.serial, stateOf(m), relative(m.last_seen, now), m.clock_warning ?? (m.clock_offset_ms === null ? null : `${m.clock_offset_ms} ms`)])))]
               : []),
             `jobs:     ${status.jobs.enabled} enabled of ${status.jobs.total}${invalid.length ? `, ${invalid.length} INVALID (skipped: ${invalid.map((j) => `"${j.name}"`).join(", ")})` : ""}`,
+            ...judgementNotes(status.jobs.list, config.tz)
+              .filter((n) => !n.includes("invalid job(s)"))
+              .map((n) => `          ${n}`),
             ...status.jobs.list.filter((j) => j.owner === null && j.owner_note && j.owner_note !== "no agent is running").map((j) => `          "${j.name}" will not run: ${j.owner_note}`),
             "due next:",
             ...(status.due_next.length ? status.due_next.map((j) => `  ${localTime(j.next_fire, j.tz)} ${j.tz} (${relative(j.next_fire, now)})  ${j.name}${j.owner ? `  (fired by ${j.owner})` : ""}`) : ["  (nothing scheduled)"]),
