@@ -65,7 +65,7 @@ export default defineCommand({
       process.on("SIGINT", onSigint);
       const started = Date.now();
       const ctx = { ...executeContext(rt, abort.signal), log: withoutOutcomeLine(rt.log, job.name) };
-      writeErr(`${job.name}: running now on ${ctx.machineId}\n`);
+      writeErr(`${job.name}: running here, in this process (machine ${ctx.machineId}); no agent is asked\n`);
       let run;
       try {
         run = await triggerJob(ctx, job, { onProgress: (e) => writeErr(`${progressLine(e)}\n`), interrupted: () => interrupted });
