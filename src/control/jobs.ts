@@ -219,19 +219,22 @@ export interface JobSummary {
   owner_note: string | null;
 }
 
-export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement, view?: FleetView, secretKeys: readonly string[] = []): JobSummary {
-  const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
+/**
+ * A stored job judged as the fleet judges it: invalid here only for want of secrets the live
+ * agents have (they report no invalid job) means valid; the agents' verdict stands.
+ */
+export function judgeAsFleet(parsed: ParsedDoc, secretKeys: readonly string[], view: FleetView | undefined): { judged: ParsedDoc; judgedBy: JobSummary["judged_by"]; missing: string[] } {
   const missing = view ? secretsMissingHere(parsed.doc, secretKeys) : [];
-  // Invalid here only for want of secrets the agents have: the agents' verdict stands.
-  let judged: ParsedDoc = parsed;
-  let judgedBy: JobSummary["judged_by"] = "cli";
   if (!parsed.job && missing.length && view && view.alive > 0 && view.invalidReported === 0) {
     const withSecrets = parseStored(parsed.doc, [...secretKeys, ...missing]);
-    if (withSecrets.job) {
-      judged = withSecrets;
-      judgedBy = "agents";
-    }
+    if (withSecrets.job) return { judged: withSecrets, judgedBy: "agents", missing };
   }
+  return { judged: parsed, judgedBy: "cli", missing };
+}
+
+export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement, view?: FleetView, secretKeys: readonly string[] = []): JobSummary {
+  const name = typeof parsed.doc.name === "string" ? parsed.doc.name : `(unnamed ${parsed.doc._id})`;
+  const { judged, judgedBy, missing } = judgeAsFleet(parsed, secretKeys, view);
   const ownTz = judged.job?.tz ?? (typeof judged.doc.tz === "string" ? judged.doc.tz : undefined);
   const zoneOfFleet = view?.agentsTz ?? null;
   const tz = ownTz ?? zoneOfFleet ?? defaultTz;

@@ -331,6 +331,8 @@ describe("4. the fleet's view, not the CLI's", () => {
         expect(text.stdout).toContain("run in Asia/Seoul, the agents' zone");
         const show = await runCli(cli, ["jobs", "show", "Needs Token"]);
         expect(show.stdout).toContain("(Asia/Seoul, the agents' zone)");
+        const next = json(await runCli(cli, ["jobs", "next", "Needs Token", "--count", "1", "--json"]));
+        expect(next.tz).toBe("Asia/Seoul");
       } finally {
         await agent.stop();
       }
@@ -389,6 +391,20 @@ describe("5. progress and interruption", () => {
 });
 
 describe("with an agent: drain --wait, a dead agent", () => {
+  test("a bare `fleetcron` (global flags only) starts the agent", async () => {
+    const logPath = join(home.dir, "bare.log");
+    const { openSync, closeSync } = await import("node:fs");
+    const fd = openSync(logPath, "a");
+    const proc = Bun.spawn([...cliCommand(), "--config", home.configPath], { env: home.env, stdout: fd, stderr: fd, stdin: "ignore" });
+    closeSync(fd);
+    try {
+      await eventually(() => readFileSync(logPath, "utf8").includes("serial"), 20_000, "the agent's serial line");
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  }, 30_000);
+
   test("drain --wait waits until the agent has stopped; a killed agent shows dead", async () => {
     const agent = startAgent(home, "first-day");
     try {

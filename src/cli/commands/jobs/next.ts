@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { parseStored, requireJob } from "../../../control/jobs.ts";
+import { judgeAsFleet, liveView, parseStored, requireJob } from "../../../control/jobs.ts";
+import { fleetPlacement } from "../../../control/owners.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
 import { describeSchedule, nextFires } from "../../../schedule/next.ts";
 import { formatInZone } from "../../../schedule/zone.ts";
@@ -21,9 +22,12 @@ export default defineCommand({
     const from = args.from ? Date.parse(args.from as string) : Date.now();
     if (Number.isNaN(from)) throw new UsageError(`--from must be an ISO date-time such as 2026-03-08T00:00:00Z (got "${args.from}")`);
     await withStore(async ({ store, config }) => {
-      const parsed = parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets));
+      const now = Date.now();
+      const view = await liveView(store, fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement));
+      const { judged: parsed } = judgeAsFleet(parseStored(await requireJob(store, args.name as string), Object.keys(config.secrets)), Object.keys(config.secrets), view);
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
-      const tz = parsed.job.tz ?? config.tz;
+      // A job without its own zone runs in the live agents' zone; this CLI's tz only when none reports one.
+      const tz = parsed.job.tz ?? view.agentsTz ?? config.tz;
       const fires = nextFires(parsed.job.schedule, tz, from, count).map((ms) => ({ utc: new Date(ms).toISOString(), local: formatInZone(ms, tz) }));
       output({ name: parsed.job.name, schedule: describeSchedule(parsed.job.schedule), tz, from: new Date(from).toISOString(), fires }, () =>
         [`${parsed.job.name}: ${describeSchedule(parsed.job.schedule)} in ${tz}`, table([`LOCAL (${tz})`, "UTC"], fires.map((f) => [f.local, f.utc]))].join("\n"),
