@@ -42,7 +42,10 @@ export function extractGlobalFlags(argv: string[]): { flags: GlobalFlags; rest: 
 
 /** Shown in every command's --help; the values themselves are read by `extractGlobalFlags`. */
 export const globalArgs = {
-  config: { type: "string", alias: ["c"], description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
+  config: { type: "string", alias: ["c"], valueHint: "path", description: "Config file (else $FLEETCRON_CONFIG, ./fleetcron.config.json, ~/.fleetcron/config.json)" },
   json: { type: "boolean", description: "One JSON document on stdout, for scripts" },
   "log-file": { type: "string", description: "Log to this file, rotated (overrides the config's log_file; default stderr)" },
 } satisfies ArgsDef;
+
+/** The command being run (`["fleetcron", "jobs", "list"]`), set by main.ts once the line is parsed. */
+export const invocation: { path: string[] } = { path: [] };

@@ -82,5 +82,5 @@ function detailOf(key: string, before: unknown, after: unknown): string {
 }
 
 function show(value: unknown): string {
-  return value === undefined ? "unset" : JSON.stringify(value);
+  return value === undefined || value === null ? "unset" : JSON.stringify(value);
 }

@@ -7,6 +7,8 @@ import { atInstant, parseAt } from "../schedule/at.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
 import { displayTime } from "../schedule/display.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
+import { fleetViewOf, secretsMissingHere, type FleetView } from "./fleet-view.ts";
+import { notFound } from "./names.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 
 /**
@@ -36,47 +38,104 @@ function canonical(value: unknown): string {
 export interface JobChange {
   name: string;
   change: "created" | "updated" | "unchanged" | "deleted";
+  /** For "updated": each top-level field that changes, with its value before and after. */
+  fields?: { field: string; before: unknown; after: unknown }[];
+  /** For "created": a job the file does not name with the same definition (only the name differs). */
+  likely_rename_of?: string;
+}
+
+interface PlannedWrite {
+  change: JobChange;
+  /** Does the write and returns how to undo it. */
+  write: (at: Date) => Promise<() => Promise<unknown>>;
+}
+
+export interface ApplyPlan {
+  changes: JobChange[];
+  writes: PlannedWrite[];
+}
+
+/** Fields that say nothing about what a job does: a job that differs only in these is the same job renamed. */
+const IDENTITY = ["name", "description"];
+
+function definitionOf(doc: Record<string, unknown>): string {
+  const fields = userFields(doc);
+  for (const key of IDENTITY) delete fields[key];
+  return canonical(fields);
+}
+
+function fieldDiff(before: Record<string, unknown>, after: Record<string, unknown>): NonNullable<JobChange["fields"]> {
+  const a = userFields(before);
+  const b = userFields(after);
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return keys.filter((k) => canonical(a[k]) !== canonical(b[k])).map((k) => ({ field: k, before: a[k], after: b[k] }));
 }
 
 /**
- * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
- * does not name. Agents pick the change up within one heartbeat (jobs revision).
+ * What `jobs apply` would do, written nowhere: created/updated/deleted by name, the fields an
+ * update changes, and likely renames, so `--dry-run` and the `--prune` question can show it first.
  */
-export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; defaultTz?: string }): Promise<JobChange[]> {
-  const changes: JobChange[] = [];
+export async function planApply(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now?: number; defaultTz?: string }): Promise<ApplyPlan> {
   const existing = await store.listJobs();
   const byName = new Map(existing.filter((d) => typeof d.name === "string").map((d) => [d.name as string, d]));
-  if (opts.defaultTz !== undefined) refusePastAt(docs, byName, opts.defaultTz, opts.now);
-  const at = new Date(opts.now);
-  // What each write undoes, newest last: a store that refuses one write leaves no half-applied file.
+  if (opts.defaultTz !== undefined) refusePastAt(docs, byName, opts.defaultTz, opts.now ?? Date.now());
+  const named = new Set(docs.map((d) => d.name));
+  const orphans = existing.filter((d) => !(typeof d.name === "string" && named.has(d.name)));
+  const changes: JobChange[] = [];
+  const writes: PlannedWrite[] = [];
+  for (const { name, doc } of docs) {
+    const current = byName.get(name);
+    const fields = userFields(doc);
+    if (!current) {
+      const twin = orphans.find((o) => definitionOf(o) === definitionOf(fields));
+      const change: JobChange = { name, change: "created", ...(twin && typeof twin.name === "string" ? { likely_rename_of: twin.name } : {}) };
+      changes.push(change);
+      writes.push({
+        change,
+        write: async (at) => {
+          const id = await store.createJob({ ...fields, created_at: at, updated_at: at });
+          return () => store.deleteJob(id);
+        },
+      });
+    } else if (!sameDocument(current, fields)) {
+      const change: JobChange = { name, change: "updated", fields: fieldDiff(current, fields) };
+      changes.push(change);
+      writes.push({
+        change,
+        write: async (at) => {
+          // A pause is state kept by `jobs pause`, not part of the file: a re-applied file keeps it.
+          await store.replaceJob(current._id, { ...fields, ...(current.paused != null ? { paused: current.paused } : {}), created_at: current.created_at ?? at, updated_at: at });
+          const { _id, ...before } = current;
+          return () => store.replaceJob(_id, before);
+        },
+      });
+    } else {
+      changes.push({ name, change: "unchanged" });
+    }
+  }
+  if (opts.prune) {
+    for (const doc of orphans) {
+      const change: JobChange = { name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" };
+      changes.push(change);
+      writes.push({
+        change,
+        write: async () => {
+          await store.deleteJob(doc._id);
+          const { _id, ...before } = doc;
+          return () => store.createJobWithId(_id, before);
+        },
+      });
+    }
+  }
+  return { changes, writes };
+}
+
+/** Writes a plan; a store that refuses one write leaves no half-applied file (the earlier writes are undone). */
+export async function applyPlan(store: Store, plan: ApplyPlan, now: number): Promise<JobChange[]> {
+  const at = new Date(now);
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    for (const { name, doc } of docs) {
-      const current = byName.get(name);
-      const fields = userFields(doc);
-      if (!current) {
-        const id = await store.createJob({ ...fields, created_at: at, updated_at: at });
-        undo.push(() => store.deleteJob(id));
-        changes.push({ name, change: "created" });
-      } else if (!sameDocument(current, fields)) {
-        await store.replaceJob(current._id, { ...fields, ...(current.paused != null ? { paused: current.paused } : {}), created_at: current.created_at ?? at, updated_at: at });
-        const { _id, ...before } = current;
-        undo.push(() => store.replaceJob(_id, before));
-        changes.push({ name, change: "updated" });
-      } else {
-        changes.push({ name, change: "unchanged" });
-      }
-    }
-    if (opts.prune) {
-      const keep = new Set(docs.map((d) => d.name));
-      for (const doc of existing) {
-        if (typeof doc.name === "string" && keep.has(doc.name)) continue;
-        await store.deleteJob(doc._id);
-        const { _id, ...before } = doc;
-        undo.push(() => store.createJobWithId(_id, before));
-        changes.push({ name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" });
-      }
-    }
+    for (const w of plan.writes) undo.push(await w.write(at));
   } catch (error) {
     const failedUndo: string[] = [];
     for (const step of undo.reverse()) await step().catch((e) => failedUndo.push((e as Error).message));
@@ -84,8 +143,16 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
     const rolledBack = failedUndo.length === 0 ? "nothing was changed (the writes before it were undone)" : `undoing the earlier writes failed too (${failedUndo[0]}): check jobs list`;
     throw new FleetCronError("E_APPLY", `the store refused a job write (${(error as Error).message}); ${rolledBack}`, EXIT_FAILED);
   }
-  if (changes.some((c) => c.change !== "unchanged")) await store.bumpJobsRevision(at);
-  return changes;
+  if (plan.writes.length > 0) await store.bumpJobsRevision(at);
+  return plan.changes;
+}
+
+/**
+ * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
+ * does not name. Agents pick the change up within one heartbeat (jobs revision).
+ */
+export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; defaultTz?: string }): Promise<JobChange[]> {
+  return applyPlan(store, await planApply(store, docs, opts), opts.now);
 }
 
 /**
@@ -112,7 +179,7 @@ export async function requireJob(store: Store, name: string): Promise<JobDocumen
   const doc = await store.findJobByName(name);
   if (!doc) {
     const names = (await store.listJobs()).map((d) => d.name).filter((n): n is string => typeof n === "string");
-    throw new FleetCronError("E_NO_JOB", `no job named "${name}"${names.length ? ` (jobs: ${names.slice(0, 10).map((n) => `"${n}"`).join(", ")}${names.length > 10 ? ", …" : ""})` : " (the store has no jobs; add some with `fleetcron jobs apply FILE`)"}`, EXIT_FAILED);
+    throw notFound("job", name, names, "the store has no jobs; add some with `fleetcron jobs apply FILE`");
   }
   return doc;
 }
@@ -126,10 +193,28 @@ export async function setEnabled(store: Store, name: string, enabled: boolean, n
   return true;
 }
 
-export async function deleteJobByName(store: Store, name: string, now: number): Promise<void> {
+/** Deletes a job; returns its attempts still running, which the delete does not stop. */
+export async function deleteJobByName(store: Store, name: string, now: number): Promise<RunRecord[]> {
   const doc = await requireJob(store, name);
+  const running = await store.listRuns({ job_id: doc._id, status: "running", limit: 20 });
   await store.deleteJob(doc._id);
   await store.bumpJobsRevision(new Date(now));
+  return running;
+}
+
+/**
+ * Renames a job in place: same id, so its run history (kept by job id) and its place in the fleet
+ * stay; `jobs apply` with a new name would instead create a new job and lose both.
+ */
+export async function renameJob(store: Store, from: string, to: string, now: number): Promise<JobDocument> {
+  const doc = await requireJob(store, from);
+  if (from === to) return doc;
+  if (!to.trim()) throw new FleetCronError("E_USAGE", "the new name is empty", 2);
+  if (await store.findJobByName(to)) throw new FleetCronError("E_EXISTS", `a job named "${to}" exists already; delete or rename it first`, EXIT_FAILED);
+  const { _id, ...fields } = doc;
+  await store.replaceJob(_id, { ...fields, name: to, updated_at: new Date(now) });
+  await store.bumpJobsRevision(new Date(now));
+  return { ...doc, name: to };
 }
 
 /** A job document as parsed for display: valid (with its model) or invalid (with its problems). */
@@ -147,9 +232,17 @@ export interface JobSummary {
   valid: boolean;
   schedule: string;
   tz: string;
+  /** Where `tz` comes from: the job itself, the live agents' default zone, or this CLI's config. */
+  tz_source: "job" | "agents" | "cli";
   next_fire: string | null;
   last_run: { status: RunRecord["status"]; scheduled_for: string; machine_id: string | null; attempt: number; error: string | null } | null;
   problems: ValidationProblem[];
+  /**
+   * Who judged `valid`: this CLI's config, or the agents (the job needs secrets this config lacks,
+   * and the live agents report no invalid job). `missing_secrets` names those secrets.
+   */
+  judged_by: "cli" | "agents";
+  missing_secrets: string[];
   /** The agent that fires it on time now, or null with the reason. */
   owner: string | null;
   owner_note: string | null;
@@ -160,29 +253,49 @@ export interface JobSummary {
   done: { status: RunRecord["status"]; scheduled_for: string; attempt: number; finished_at: string | null } | null;
 }
 
-export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement): JobSummary {
+/**
+ * A stored job judged as the fleet judges it: invalid here only for want of secrets the live
+ * agents have (they report no invalid job) means valid; the agents' verdict stands.
+ */
+export function judgeAsFleet(parsed: ParsedDoc, secretKeys: readonly string[], view: FleetView | undefined): { judged: ParsedDoc; judgedBy: JobSummary["judged_by"]; missing: string[] } {
+  const missing = view ? secretsMissingHere(parsed.doc, secretKeys) : [];
+  if (!parsed.job && missing.length && view && view.alive > 0 && view.invalidReported === 0) {
+    const withSecrets = parseStored(parsed.doc, [...secretKeys, ...missing]);
+    if (withSecrets.job) return { judged: withSecrets, judgedBy: "agents", missing };
+  }
+  return { judged: parsed, judgedBy: "cli", missing };
+}
+
+export function summarizeJob(parsed: ParsedDoc, defaultTz: string, now: number, last: RunRecord | undefined, fleet?: FleetPlacement, view?: FleetView, secretKeys: readonly string[] = []): JobSummary {
   // Escaped: a stored name is printed (valid names have no control characters, so they are unchanged).
   const name = typeof parsed.doc.name === "string" ? printable(parsed.doc.name) : `(unnamed ${parsed.doc._id})`;
-  const tz = parsed.job?.tz ?? (typeof parsed.doc.tz === "string" ? parsed.doc.tz : defaultTz);
-  const enabled = parsed.job ? parsed.job.enabled : parsed.doc.enabled !== false;
-  const job = parsed.job;
+  const { judged, judgedBy, missing } = judgeAsFleet(parsed, secretKeys, view);
+  const ownTz = judged.job?.tz ?? (typeof judged.doc.tz === "string" ? judged.doc.tz : undefined);
+  const zoneOfFleet = view?.agentsTz ?? null;
+  const tz = ownTz ?? zoneOfFleet ?? defaultTz;
+  const tzSource: JobSummary["tz_source"] = ownTz ? "job" : zoneOfFleet ? "agents" : "cli";
+  const enabled = judged.job ? judged.job.enabled : judged.doc.enabled !== false;
+  const job = judged.job;
   const paused = job?.paused && pausedAt(job, now) ? job.paused : undefined;
   const resumeAt = paused ? resumesAt(job!) : undefined;
   const next = job && enabled && resumeAt !== null ? nextFireAfter(job.schedule, tz, resumeAt === undefined ? now : Math.max(now, resumeAt - 1)) : null;
   const done = job?.schedule.kind === "at" && last && last.status !== "running" && last.scheduled_for.getTime() === atInstant(job.schedule, tz) ? last : undefined;
   return {
-    id: parsed.doc._id,
+    id: judged.doc._id,
     name,
     enabled,
-    valid: parsed.job !== undefined,
-    schedule: parsed.job ? describeSchedule(parsed.job.schedule) : "(invalid)",
+    valid: judged.job !== undefined,
+    schedule: judged.job ? describeSchedule(judged.job.schedule) : "(invalid)",
     tz,
+    tz_source: tzSource,
     next_fire: next === null ? null : new Date(next).toISOString(),
     last_run: last
       ? { status: last.status, scheduled_for: last.scheduled_for.toISOString(), machine_id: last.machine_id ?? null, attempt: last.attempt, error: last.error ?? last.reason ?? null }
       : null,
-    problems: parsed.problems ?? [],
-    ...placementOf(parsed, enabled, fleet),
+    problems: judged.problems ?? [],
+    judged_by: judgedBy,
+    missing_secrets: missing,
+    ...placementOf(judged, enabled, fleet),
     state: !job ? "invalid" : !enabled ? "disabled" : done ? "done" : paused ? "paused" : "active",
     paused: paused
       ? { note: paused.note ?? null, by: paused.by, at: new Date(paused.at).toISOString(), until: paused.until === undefined ? null : new Date(paused.until).toISOString() }
@@ -197,9 +310,19 @@ function placementOf(parsed: ParsedDoc, enabled: boolean, fleet: FleetPlacement 
   return { owner, owner_note: note };
 }
 
+/**
+ * Every job summarised. With `fleet` (the live agents), validity and zone are the agents' where
+ * they differ from this CLI's config only for want of its secrets or its `tz` (see fleet-view.ts).
+ */
 export async function listJobSummaries(store: Store, secretKeys: string[], defaultTz: string, now: number, fleet?: FleetPlacement): Promise<JobSummary[]> {
-  const [docs, latest] = await Promise.all([store.listJobs(), store.latestRunsByJob()]);
-  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id), fleet));
+  const [docs, latest, view] = await Promise.all([store.listJobs(), store.latestRunsByJob(), fleet ? liveView(store, fleet) : Promise.resolve(undefined)]);
+  return docs.map((doc) => summarizeJob(parseStored(doc, secretKeys), defaultTz, now, latest.get(doc._id), fleet, view, secretKeys));
+}
+
+/** The fleet's view from the machine records of the live members of `fleet`. */
+export async function liveView(store: Store, fleet: FleetPlacement): Promise<FleetView> {
+  const live = new Set(fleet.members.map((m) => m.machineId));
+  return fleetViewOf((await store.listMachines()).filter((m) => live.has(m._id)));
 }
 
 export function invalidJobsOf(summaries: JobSummary[]): InvalidJob[] {

@@ -1,15 +1,29 @@
 import { executeAttempt, openFence, type ExecuteContext } from "../coordinator/attempt.ts";
 import { newNonce } from "../coordinator/claim.ts";
 import { manualOccurrenceId } from "../coordinator/occurrence.ts";
+import type { Clock } from "../core/clock.ts";
 import type { Job } from "../jobs/types.ts";
 import type { RunRecord } from "../store/types.ts";
+
+/** What `jobs trigger` reports as it happens: each request sent, its answer, and each wait before a retry. */
+export type TriggerProgress =
+  | { kind: "request"; method: string; url: string; try: number }
+  | { kind: "response"; status: number; ms: number }
+  | { kind: "failed"; error: string; ms: number }
+  | { kind: "wait"; ms: number };
+
+export interface TriggerOptions {
+  onProgress?: (event: TriggerProgress) => void;
+  /** Set when the operator interrupted the run (Ctrl-C): the record says so instead of a bare abort. */
+  interrupted?: () => string | null;
+}
 
 /**
  * `jobs trigger`: one manual occurrence under a fresh key, claimed by unique insert and run by this
  * process, recorded as a scheduled one is, so it happens once and shows in `runs`. The CLI is not a
  * fleet member: its attempt carries no session, so no agent takes it over (docs/protocol.md).
  */
-export async function triggerJob(ctx: ExecuteContext, job: Job): Promise<RunRecord> {
+export async function triggerJob(ctx: ExecuteContext, job: Job, opts: TriggerOptions = {}): Promise<RunRecord> {
   const now = ctx.clock.now();
   const runId = manualOccurrenceId(job.id, now);
   const run: RunRecord = {
@@ -27,5 +41,53 @@ export async function triggerJob(ctx: ExecuteContext, job: Job): Promise<RunReco
     started_at: new Date(now),
   };
   if (!(await ctx.store.insertRun(run))) throw new Error(`run ${runId} already exists`);
-  return executeAttempt(ctx, job, run, openFence(ctx.signal), { write: (final) => ctx.store.finishRuns([final]) });
+  const watched = opts.onProgress ? observed(ctx, opts.onProgress) : ctx;
+  const interruption = () => opts.interrupted?.() ?? null;
+  // The fence stays open: an interrupted attempt still writes its record (a closed fence means
+  // "this process lost its session", which a CLI run never has), and ctx.signal stops the requests.
+  const outcome = await executeAttempt(watched, job, run, openFence(new AbortController().signal), {
+    write: (final) => {
+      const why = interruption();
+      return ctx.store.finishRuns([why ? { ...final, patch: { ...final.patch, status: "error", error: why } } : final]);
+    },
+  });
+  const why = interruption();
+  return why ? { ...outcome, status: "error", error: why } : outcome;
+}
+
+/**
+ * The context with its fetch and sleep watched: the executor sends every request through
+ * `fetch` and waits before every retry with `clock.sleep`, so these two see each step as it happens.
+ */
+function observed(ctx: ExecuteContext, emit: (event: TriggerProgress) => void): ExecuteContext {
+  const base = ctx.fetch ?? fetch;
+  let lastUrl = "";
+  let tries = 0;
+  let waited = false;
+  const watchedFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = ctx.redact(typeof input === "string" ? input : input instanceof URL ? input.href : input.url);
+    // A request right after a wait, to the same URL, is a retry of the same step.
+    tries = waited && url === lastUrl ? tries + 1 : 1;
+    waited = false;
+    lastUrl = url;
+    emit({ kind: "request", method: (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase(), url, try: tries });
+    const started = Date.now();
+    try {
+      const res = await base(input, init);
+      emit({ kind: "response", status: res.status, ms: Date.now() - started });
+      return res;
+    } catch (error) {
+      emit({ kind: "failed", error: ctx.redact((error as Error).message), ms: Date.now() - started });
+      throw error;
+    }
+  }) as typeof fetch;
+  const clock: Clock = {
+    now: () => ctx.clock.now(),
+    sleep: (ms, signal) => {
+      waited = true;
+      emit({ kind: "wait", ms });
+      return ctx.clock.sleep(ms, signal);
+    },
+  };
+  return { ...ctx, fetch: watchedFetch, clock };
 }

@@ -262,6 +262,8 @@ function logOutcome(log: Logger, job: Job, run: RunRecord): void {
   const when = run.scheduled_for.toISOString();
   const attempt = run.attempt > 1 ? ` (attempt ${run.attempt})` : "";
   const took = `${run.duration_ms ?? 0} ms`;
-  if (run.status === "success") log.info(`${job.name} @ ${when}${attempt}: success in ${took}`);
-  else log.warn(`${job.name} @ ${when}${attempt}: ${run.status} in ${took}${run.error ? ` — ${run.error}` : run.reason ? ` — ${run.reason}` : ""}`);
+  // The same facts as fields, for `log_format: json` (the pretty format prints the message only).
+  const fields = { job: job.name, job_id: job.id, run_id: run._id, scheduled_for: when, attempt: run.attempt, trigger: run.trigger, machine_id: run.machine_id ?? null, status: run.status, duration_ms: run.duration_ms ?? null };
+  if (run.status === "success") log.info({ message: `${job.name} @ ${when}${attempt}: success in ${took}`, fields });
+  else log.warn({ message: `${job.name} @ ${when}${attempt}: ${run.status} in ${took}${run.error ? ` — ${run.error}` : run.reason ? ` — ${run.reason}` : ""}`, fields });
 }

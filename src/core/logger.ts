@@ -174,6 +174,8 @@ export function formatLine(entry: LogObject, format: LogFormat): string {
       ...(entry.tag ? { tag: entry.tag } : {}),
       msg: typeof first === "string" ? first : String(first),
       ...(rest.length ? { data: rest.map((r) => (r instanceof Error ? r.message : r)) } : {}),
+      // `log.info({ message, fields: { job, run_id, … } })`: fields a log shipper can filter on.
+      ...((entry as { fields?: Record<string, unknown> }).fields ?? {}),
     };
     return `${terminalSafe(JSON.stringify(line))}\n`;
   }

@@ -107,7 +107,9 @@ const jobName = v.pipe(
   v.maxLength(JOB_LIMITS.maxNameLength, JOB_NAME_MESSAGE),
 );
 
-const METHOD_MESSAGE = 'must be an HTTP method such as "GET", "POST", "PUT", "PATCH" or "DELETE"';
+/** The methods an HTTP job may use (RFC 9110 plus PATCH); CONNECT opens a tunnel, not a request. */
+const HTTP_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"];
+const METHOD_MESSAGE = `must be an HTTP method: ${HTTP_METHODS.join(", ")}`;
 const URL_MESSAGE = "must be an http:// or https:// URL (it may start with a template such as {{BASE_URL}})";
 const STATUS_MESSAGE = "must be an HTTP status 100-599 or a list of them";
 const OBJECT_OF = (what: string) => `must be an object of ${what}`;
@@ -116,7 +118,7 @@ const status = int(100, 599, STATUS_MESSAGE);
 const AUTH_MESSAGE = 'must be { "type": "oauth2_client_credentials", "token_url", "client_id", "client_secret", "scope"?, "audience"?, "client_auth"?: "basic" | "body" }';
 
 const requestEntries = {
-  method: v.nullish(v.pipe(v.string(METHOD_MESSAGE), v.regex(/^[A-Za-z]{1,20}$/, METHOD_MESSAGE))),
+  method: v.nullish(v.pipe(v.string(METHOD_MESSAGE), v.check((m) => HTTP_METHODS.includes(m.toUpperCase()), (issue) => `${METHOD_MESSAGE} (got ${JSON.stringify(issue.input)})`))),
   headers: v.nullish(
     notArray(
       v.record(

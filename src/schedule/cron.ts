@@ -45,6 +45,8 @@ interface FieldSpec {
 const MONTH_NAMES = [
   "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
+/** Days in each month at most (February in a leap year). */
+const MONTH_LENGTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 const SECOND: FieldSpec = { name: "second", min: 0, max: 59, starMax: 59, hint: "0-59" };
@@ -114,14 +116,24 @@ export function parseCron(expression: string): CronExpression {
     : (["0", ...fields] as [string, string, string, string, string, string]);
 
   const daysOfWeek = parseField(dowText, DAY_OF_WEEK).map((d) => (d === 7 ? 0 : d));
+  const daysOfMonth = parseField(domText, DAY_OF_MONTH);
+  const months = parseField(monthText, MONTH);
+  // With day-of-week `*` a day must match day-of-month, so `0 0 31 2 *` would wait forever.
+  if (dowText.startsWith("*") && !months.some((m) => daysOfMonth[0]! <= MONTH_LENGTH[m - 1]!)) {
+    const monthList = months.map((m) => MONTH_NAMES[m - 1]).join(", ");
+    throw new Error(
+      `cron expression "${source}" can never fire: day-of-month ${domText} does not occur in ${monthList} ` +
+        `(the longest has ${Math.max(...months.map((m) => MONTH_LENGTH[m - 1]!))} days)`,
+    );
+  }
   return {
     source,
     hasSeconds,
     seconds: parseField(secondText, SECOND),
     minutes: parseField(minuteText, MINUTE),
     hours: parseField(hourText, HOUR),
-    daysOfMonth: parseField(domText, DAY_OF_MONTH),
-    months: parseField(monthText, MONTH),
+    daysOfMonth,
+    months,
     daysOfWeek: [...new Set(daysOfWeek)].sort((a, b) => a - b),
     dayOfMonthRestricted: !domText.startsWith("*"),
     dayOfWeekRestricted: !dowText.startsWith("*"),

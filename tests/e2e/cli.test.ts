@@ -58,7 +58,7 @@ describe("jobs validate / apply", () => {
     expect(result.stderr).toContain("0-23");
     expect(result.stderr).toContain('job "Bad template" › url');
     expect(result.stderr).toContain("{{NOPE}}");
-    expect(result.stderr).toContain("#3");
+    expect(result.stderr).toContain("job #4 › name");
     expect(result.stderr).toContain("nothing written");
     const list = await runCli(home, ["jobs", "list", "--json"]);
     expect(JSON.parse(list.stdout).jobs.map((j: { name: string }) => j.name)).not.toContain("Good");

@@ -78,7 +78,7 @@ describe("validateJobDocs", () => {
     expect(jobs.map((j) => j.job.schedule.kind)).toEqual(["every", "hour-minute", "hour-minute", "cron"]);
   });
 
-  test("every problem of every job at once, by job name (or #index) and path", () => {
+  test("every problem of every job at once, by job name (or #position, from 1) and path", () => {
     const docs = [
       SEED_DAILY_REPORT,
       { ...SEED_DAILY_REPORT, name: "Broken", hour: 24, url: "{{BASE}}/x" },
@@ -91,11 +91,11 @@ describe("validateJobDocs", () => {
     expect(formatProblems(problems, "jobs.json").split("\n")).toEqual([
       'jobs.json: job "Broken" › hour: must be an integer 0-23, or null for every hour (got 24)',
       'jobs.json: job "Broken" › url: unknown template name {{BASE}}: not a secret (config "secrets" or FLEETCRON_SECRET_BASE), a var (config \"vars\") nor a built-in (run_id, scheduled_for, job.name, machine_id, attempt)',
-      "jobs.json: job #2 › name: is required",
+      "jobs.json: job #3 › name: is required",
       `jobs.json: job "Data Pipeline" › colour: is not a known job key (valid keys: ${JOB_KEYS.join(", ")})`,
       'jobs.json: job "Data Pipeline" › actions[0].retry.retries: must be an integer 0-100 (extra attempts after the first) (got "3")',
       'jobs.json: job "Data Pipeline" › actions[1].url: {{steps.Later.body}} refers to step "Later", which does not run before this one (earlier steps: "Fetch Data")',
-      'jobs.json: job "Daily Report" › name: is also the name of job #0; job names must be unique (jobs apply matches jobs by name)',
+      'jobs.json: job "Daily Report" › name: is also the name of job #1; job names must be unique (jobs apply matches jobs by name)',
     ]);
   });
 

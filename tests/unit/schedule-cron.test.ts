@@ -132,3 +132,16 @@ describe("parseCron errors name the field and say what is valid", () => {
     });
   }
 });
+
+describe("a cron that can never fire is an error", () => {
+  test("a day-of-month no listed month has", () => {
+    expect(() => parseCron("0 0 31 2 *")).toThrow(/can never fire: day-of-month 31 does not occur in FEB/);
+    expect(() => parseCron("0 0 30 2 *")).toThrow(/can never fire/);
+    expect(() => parseCron("0 0 31 4,6,9,11 *")).toThrow(/APR, JUN, SEP, NOV/);
+  });
+  test("possible ones stay valid: Feb 29, a month that has the day, or a day-of-week (either matches)", () => {
+    expect(() => parseCron("0 0 29 2 *")).not.toThrow();
+    expect(() => parseCron("0 0 31 2,3 *")).not.toThrow();
+    expect(() => parseCron("0 0 31 2 MON")).not.toThrow();
+  });
+});

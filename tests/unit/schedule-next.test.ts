@@ -84,11 +84,10 @@ describe("cron details", () => {
     expect(iso(nextFireAfter(cron("0 8 * * MON"), "Asia/Seoul", ms("2025-06-01T00:00:00Z"))!)).toBe("2025-06-01T23:00:00.000Z");
   });
 
-  test("leap days are found years ahead; impossible dates give null", () => {
+  test("leap days are found years ahead; impossible dates are refused when parsed (a job with one is invalid)", () => {
     expect(iso(nextFireAfter(cron("0 0 29 2 *"), "UTC", ms("2025-01-01T00:00:00Z"))!)).toBe("2028-02-29T00:00:00.000Z");
-    expect(nextFireAfter(cron("0 0 30 2 *"), "UTC", ms("2025-01-01T00:00:00Z"))).toBeNull();
-    expect(nextFireAfter(cron("0 0 31 4,6,9,11 *"), "America/New_York", 0)).toBeNull();
-    expect(previousFireBefore(cron("0 0 30 2 *"), "UTC", ms("2025-01-01T00:00:00Z"))).toBeNull();
+    expect(() => nextFireAfter(cron("0 0 30 2 *"), "UTC", ms("2025-01-01T00:00:00Z"))).toThrow(/can never fire/);
+    expect(() => nextFireAfter(cron("0 0 31 4,6,9,11 *"), "America/New_York", 0)).toThrow(/can never fire/);
   });
 
   test("month boundaries and year end", () => {
@@ -117,7 +116,8 @@ describe("nextFires, previousFireBefore, firesBetween", () => {
   });
 
   test("nextFires stops early when the schedule runs out", () => {
-    expect(nextFires(cron("0 0 30 2 *"), "UTC", 0, 3)).toEqual([]);
+    const once = { kind: "at" as const, text: "2025-01-01T00:00:00Z", instant: ms("2025-01-01T00:00:00Z") };
+    expect(nextFires(once, "UTC", 0, 3)).toEqual([ms("2025-01-01T00:00:00Z")]);
   });
 
   test("previousFireBefore is strictly before", () => {

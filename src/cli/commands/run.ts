@@ -7,12 +7,13 @@ import { checkJobsFile } from "../../control/jobs-file.ts";
 import { appliedConfig, configChanges, describeConfigChanges } from "../../config/changes.ts";
 import { systemClock } from "../../core/clock.ts";
 import { logLevelNumber } from "../../core/logger.ts";
+import { redactMongoUri } from "../../store/uri-redact.ts";
 import { FleetMetrics } from "../../observe/metrics.ts";
 import { startObserveServer, type ObserveServer } from "../../observe/server.ts";
 import { openStore } from "../../store/index.ts";
 import type { Store } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
-import { agentSettings, loadRuntime } from "../_runtime.ts";
+import { agentSettings, describeStoreChoice, loadRuntime } from "../_runtime.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Start the agent in the foreground (what service managers run)" },
@@ -23,7 +24,11 @@ export default defineCommand({
     try {
       // An operation waits for an unreachable server about two heartbeats, not 10 s: the agent
       // retries on its own, and notices a returning store within a heartbeat or two.
-      const store = await openStore(rt.config.store, { waitForServerMs: Math.min(10_000, Math.max(2000, 2 * rt.config.heartbeat_sec * 1000)) });
+      const waitForServerMs = Math.min(10_000, Math.max(2000, 2 * rt.config.heartbeat_sec * 1000));
+      const choice = describeStoreChoice(rt.config);
+      if (choice) rt.log.info(choice);
+      if (rt.config.store.kind === "mongo") rt.log.info(`connecting to ${redactMongoUri(rt.config.store.uri)} (timeout ${waitForServerMs / 1000} s)`);
+      const store = await openStore(rt.config.store, { waitForServerMs });
       const applyJobsFile = async () => {
         const file = rt.config.jobs_file;
         if (!file) return;

@@ -12,6 +12,7 @@ export default defineCommand({
     enable: () => import("./toggle.ts").then((m) => m.enableCommand),
     disable: () => import("./toggle.ts").then((m) => m.disableCommand),
     delete: () => load(import("./delete.ts")),
+    rename: () => load(import("./rename.ts")),
     trigger: () => load(import("./trigger.ts")),
     next: () => load(import("./next.ts")),
     pause: () => import("./pause.ts").then((m) => m.pauseCommand),

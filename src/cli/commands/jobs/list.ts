@@ -3,6 +3,7 @@ import { defineCommand } from "citty";
 import { listJobSummaries } from "../../../control/jobs.ts";
 import { fleetPlacement } from "../../../control/owners.ts";
 import { globalArgs } from "../../_globals.ts";
+import { judgementNotes } from "../../_judged.ts";
 import { output, relative, table } from "../../_output.ts";
 import { withStore } from "../../_runtime.ts";
 import { displayIso } from "../../../schedule/display.ts";
@@ -34,11 +35,11 @@ export default defineCommand({
           j.last_run ? `${j.last_run.status} ${relative(j.last_run.scheduled_for, now)}` : "-",
           j.owner ?? (j.owner_note ? "NONE" : "-"),
         ]);
-        const invalid = jobs.filter((j) => !j.valid);
+        const notes = judgementNotes(jobs, config.tz);
         return [
-          table(["NAME", "STATE", "SCHEDULE", "TZ", "NEXT (LOCAL)", "LAST", "OWNER"], rows),
+          table(["NAME", "STATE", "SCHEDULE", "TZ", "NEXT", "LAST", "OWNER"], rows),
           ...jobs.filter((j) => j.paused).map((j) => `"${j.name}" paused by ${j.paused!.by}${j.paused!.until ? ` until ${displayIso(j.paused!.until, j.tz)}` : ""}${j.paused!.note ? `: ${j.paused!.note}` : ""}`),
-          ...(invalid.length ? ["", `${invalid.length} invalid job(s) are skipped by every agent; \`fleetcron jobs show NAME\` lists the problems`] : []),
+          ...(notes.length ? ["", ...notes] : []),
           ...jobs.filter((j) => j.owner === null && j.owner_note && j.owner_note !== "no agent is running").map((j) => `"${j.name}" will not run: ${j.owner_note}`),
         ].join("\n");
       });

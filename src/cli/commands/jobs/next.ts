@@ -1,6 +1,7 @@
 import { templateKeys } from "../../../config/load.ts";
 import { defineCommand } from "citty";
-import { parseStored, requireJob } from "../../../control/jobs.ts";
+import { judgeAsFleet, liveView, parseStored, requireJob } from "../../../control/jobs.ts";
+import { fleetPlacement } from "../../../control/owners.ts";
 import { FleetCronError, EXIT_FAILED, UsageError } from "../../../core/errors.ts";
 import { jitterOffsetMs } from "../../../schedule/jitter.ts";
 import { pausedAt, resumesAt } from "../../../jobs/pause.ts";
@@ -24,9 +25,12 @@ export default defineCommand({
     const from = args.from ? Date.parse(args.from as string) : Date.now();
     if (Number.isNaN(from)) throw new UsageError(`--from must be an ISO date-time such as 2026-03-08T00:00:00Z (got "${args.from}")`);
     await withStore(async ({ store, config }) => {
-      const parsed = parseStored(await requireJob(store, args.name as string), templateKeys(config));
+      const now = Date.now();
+      const view = await liveView(store, fleetPlacement(await store.listMachines(), now, config.dead_after_sec * 1000, config.placement));
+      const { judged: parsed } = judgeAsFleet(parseStored(await requireJob(store, args.name as string), templateKeys(config)), templateKeys(config), view);
       if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${args.name}" is invalid: ${parsed.problems.map((p) => `${p.path}: ${p.message}`).join("; ")}`, EXIT_FAILED);
-      const tz = parsed.job.tz ?? config.tz;
+      // A job without its own zone runs in the live agents' zone; this CLI's tz only when none reports one.
+      const tz = parsed.job.tz ?? view.agentsTz ?? config.tz;
       // A paused job fires again at `until` (or not before `jobs resume`): its next fires start there.
       const resumeAt = parsed.job.paused && pausedAt(parsed.job, from) ? resumesAt(parsed.job) : undefined;
       const start = resumeAt === undefined || resumeAt === null ? from : Math.max(from, resumeAt - 1);
