@@ -475,7 +475,7 @@ describe("6. readable output", () => {
     expect(row).not.toContain("🚀");
     const header = lines[0]!;
     const column = (line: string, text: string) => Bun.stringWidth(line.slice(0, line.indexOf(text)));
-    expect(column(row, "yes")).toBe(column(header, "ENABLED"));
+    expect(column(row, "active")).toBe(column(header, "STATE"));
     expect((await runCli(home, ["jobs", "delete", wide])).exitCode).toBe(0);
   }, 30_000);
 

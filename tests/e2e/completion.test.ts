@@ -79,7 +79,7 @@ describe.skipIf(!shells.bash)("bash", () => {
   test("commands, subcommands and flags", () => {
     expect(bash("fleetcron", "jo")).toEqual(["jobs"]);
     expect(bash("fleetcron", "")).toContain("completion");
-    expect(bash("fleetcron", "jobs", "")).toEqual(["apply", "validate", "list", "show", "enable", "disable", "delete", "trigger", "next"]);
+    expect(bash("fleetcron", "jobs", "")).toEqual(["apply", "validate", "list", "show", "enable", "disable", "delete", "rename", "trigger", "next", "pause", "resume", "backfill"]);
     expect(bash("fleetcron", "service", "install", "--d")).toEqual(["--dry-run"]);
     expect(bash("fleetcron", "service", "install", "--platform", "")).toEqual(["linux", "darwin", "windows"]);
     expect(bash("fleetcron", "completion", "")).toEqual(["bash", "zsh", "fish"]);

@@ -110,9 +110,11 @@ export function bashScript(root: CommandSpec): string {
   const choiceCases = [...kinds].flatMap(([name, k]) => (k.kind === "choice" ? [`    ${name}) COMPREPLY=($(compgen -W ${sq(k.choices.join(" "), "bash")} -- "$cur")); return ;;`] : []));
   return `# bash completion for fleetcron: \`fleetcron completion bash\` (see the README for where to put it)
 _fleetcron_job_names() {
+  # IFS is a newline so that a job name with spaces stays one word; --config and its path are
+  # therefore two expansions, not one "--config PATH" word.
   local IFS=$'\\n' name
   local -a names
-  names=($(compgen -W "$("\${COMP_WORDS[0]}" \${_fleetcron_config:+--config "$_fleetcron_config"} completion --job-names 2>/dev/null)" -- "$cur"))
+  names=($(compgen -W "$("\${COMP_WORDS[0]}" \${_fleetcron_config:+--config} \${_fleetcron_config:+"$_fleetcron_config"} completion --job-names 2>/dev/null)" -- "$cur"))
   COMPREPLY=()
   for name in "\${names[@]}"; do COMPREPLY+=("$(printf '%q' "$name")"); done
 }
@@ -175,7 +177,7 @@ export function zshScript(root: CommandSpec): string {
 # zsh completion for fleetcron: \`fleetcron completion zsh\` (see the README for where to put it)
 _fleetcron_job_names() {
   local -a names
-  names=("\${(@f)$("\${words[1]}" \${config:+--config "$config"} completion --job-names 2>/dev/null)}")
+  names=("\${(@f)$("\${words[1]}" \${config:+--config} \${config:+"$config"} completion --job-names 2>/dev/null)}")
   names=(\${names:#})
   compadd -a names
 }
