@@ -1073,7 +1073,8 @@ export class Agent {
     try {
       const runs = await this.store.pruneRuns(new Date(now - this.settings.historyDays * 86_400_000));
       const commands = await this.store.pruneCommands(new Date(now - 86_400_000));
-      if (runs + commands > 0) this.log.info(`history sweep: deleted ${runs} run record(s) older than ${this.settings.historyDays} days and ${commands} old command(s)`);
+      const audit = await this.store.pruneAudit(new Date(now - this.settings.historyDays * 86_400_000));
+      if (runs + commands + audit > 0) this.log.info(`history sweep: deleted ${runs} run record(s) and ${audit} audit record(s) older than ${this.settings.historyDays} days, and ${commands} old command(s)`);
     } catch (error) {
       this.log.warn(`history sweep failed (${(error as Error).message}); tried again in an hour`);
     }

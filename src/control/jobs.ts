@@ -3,6 +3,7 @@ import { parseJobDocument } from "../jobs/schema.ts";
 import type { InvalidJob, Job, ValidationProblem } from "../jobs/types.ts";
 import { describeSchedule, nextFireAfter } from "../schedule/next.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
+import { osActor, recordAudit, type Actor, type AuditChange } from "./audit.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 
 /** Fields FleetCron itself keeps on a job document; they never count as a change by the user. */
@@ -35,8 +36,9 @@ export interface JobChange {
  * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
  * does not name. Agents pick the change up within one heartbeat (jobs revision).
  */
-export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number }): Promise<JobChange[]> {
+export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; actor?: Actor }): Promise<JobChange[]> {
   const changes: JobChange[] = [];
+  const audit: AuditChange[] = [];
   const existing = await store.listJobs();
   const byName = new Map(existing.filter((d) => typeof d.name === "string").map((d) => [d.name as string, d]));
   const at = new Date(opts.now);
@@ -50,11 +52,13 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
         const id = await store.createJob({ ...fields, created_at: at, updated_at: at });
         undo.push(() => store.deleteJob(id));
         changes.push({ name, change: "created" });
+        audit.push({ action: "create", job: name, job_id: id, before: null, after: fields });
       } else if (!sameDocument(current, fields)) {
         await store.replaceJob(current._id, { ...fields, created_at: current.created_at ?? at, updated_at: at });
         const { _id, ...before } = current;
         undo.push(() => store.replaceJob(_id, before));
         changes.push({ name, change: "updated" });
+        audit.push({ action: "update", job: name, job_id: _id, before: userFields(current), after: fields });
       } else {
         changes.push({ name, change: "unchanged" });
       }
@@ -67,6 +71,7 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
         const { _id, ...before } = doc;
         undo.push(() => store.createJobWithId(_id, before));
         changes.push({ name: typeof doc.name === "string" ? doc.name : `(unnamed ${doc._id})`, change: "deleted" });
+        audit.push({ action: "delete", job: typeof doc.name === "string" ? doc.name : null, job_id: _id, before: userFields(doc), after: null });
       }
     }
   } catch (error) {
@@ -77,6 +82,7 @@ export async function applyJobs(store: Store, docs: { name: string; doc: Record<
     throw new FleetCronError("E_APPLY", `the store refused a job write (${(error as Error).message}); ${rolledBack}`, EXIT_FAILED);
   }
   if (changes.some((c) => c.change !== "unchanged")) await store.bumpJobsRevision(at);
+  await recordAudit(store, opts.actor ?? osActor(), audit, opts.now);
   return changes;
 }
 
@@ -89,19 +95,22 @@ export async function requireJob(store: Store, name: string): Promise<JobDocumen
   return doc;
 }
 
-export async function setEnabled(store: Store, name: string, enabled: boolean, now: number): Promise<boolean> {
+export async function setEnabled(store: Store, name: string, enabled: boolean, now: number, actor: Actor = osActor()): Promise<boolean> {
   const doc = await requireJob(store, name);
   if (doc.enabled === enabled) return false;
   const { _id, ...fields } = doc;
-  await store.replaceJob(_id, { ...fields, enabled, updated_at: new Date(now) });
+  const after = { ...fields, enabled, updated_at: new Date(now) };
+  await store.replaceJob(_id, after);
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: enabled ? "enable" : "disable", job: name, job_id: _id, before: userFields(fields), after: userFields(after) }], now);
   return true;
 }
 
-export async function deleteJobByName(store: Store, name: string, now: number): Promise<void> {
+export async function deleteJobByName(store: Store, name: string, now: number, actor: Actor = osActor()): Promise<void> {
   const doc = await requireJob(store, name);
   await store.deleteJob(doc._id);
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: "delete", job: name, job_id: doc._id, before: userFields(doc), after: null }], now);
 }
 
 /** A job document as parsed for display: valid (with its model) or invalid (with its problems). */
