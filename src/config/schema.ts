@@ -13,6 +13,8 @@ export const LOG_FORMATS = ["pretty", "json"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const PLACEMENTS = ["spread", "serial"] as const;
+export const API_ROLES = ["read", "operate", "admin"] as const;
+export type ApiRole = (typeof API_ROLES)[number];
 export type Placement = (typeof PLACEMENTS)[number];
 
 /** Defaults that need no context. `tz`, `user_agent`, `sqlite_path` depend on the host and are filled in by `load.ts`. */
@@ -72,6 +74,34 @@ export function parseRate(text: string): Rate | null {
 
 export const MONGO_URI_MESSAGE = 'must be a MongoDB connection string starting with "mongodb://" or "mongodb+srv://" (leave the key out to use the embedded store)';
 const TZ_MESSAGE = 'must be an IANA time zone such as "Asia/Seoul", "America/New_York" or "UTC"';
+
+const TOKEN_MESSAGE = 'must be an object such as {"token": "…", "role": "operate"} or {"token_sha256": "<64 hex digits>", "role": "read"}';
+const TOKEN_NAME = "token names are 1-64 letters, digits, _ . @ or -";
+const TOKEN_VALUE = "must be a string of at least 16 characters (e.g. `openssl rand -hex 24`)";
+const TOKEN_SHA256 = "must be the SHA-256 of the token as 64 hex digits (e.g. `printf %s TOKEN | sha256sum`)";
+
+/** `api_tokens`: who may use the HTTP API and the page's actions (src/api/auth.ts). */
+const apiTokensEntry = notArray(
+  v.record(
+    v.pipe(v.string(), v.regex(/^[\w.@-]{1,64}$/, TOKEN_NAME)),
+    notArray(
+      v.pipe(
+        v.strictObject(
+          {
+            token: v.optional(v.pipe(v.string(TOKEN_VALUE), v.minLength(16, TOKEN_VALUE))),
+            token_sha256: v.optional(v.pipe(v.string(TOKEN_SHA256), v.regex(/^[0-9a-fA-F]{64}$/, TOKEN_SHA256))),
+            role: picklist(API_ROLES),
+          },
+          TOKEN_MESSAGE,
+        ),
+        v.check((t) => (t.token === undefined) !== (t.token_sha256 === undefined), 'needs exactly one of "token" and "token_sha256"'),
+      ),
+      TOKEN_MESSAGE,
+    ),
+    'must be an object of token names to tokens, e.g. {"deploy": {"token": "…", "role": "admin"}}',
+  ),
+  'must be an object of token names to tokens, e.g. {"deploy": {"token": "…", "role": "admin"}}',
+);
 
 const configEntries = {
   mongodb_uri: v.optional(v.nullable(v.pipe(v.string(MONGO_URI_MESSAGE), v.regex(/^mongodb(\+srv)?:\/\/\S+$/, MONGO_URI_MESSAGE))), null),
@@ -134,6 +164,7 @@ const configEntries = {
     ),
     {},
   ),
+  api_tokens: v.optional(apiTokensEntry, {}),
   tags: v.optional(
     notArray(
       v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,64}$/, "tag names are 1-64 letters, digits, _ . -")), v.string('must be a string, e.g. "eu"'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),
@@ -151,7 +182,7 @@ export const CONFIG_KEYS = Object.keys(configEntries);
 
 /** Keys whose values are credentials: problems name their type, never their value. */
 export function isSensitivePath(path: string): boolean {
-  return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[");
+  return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[") || /^api_tokens\b.*\.token$/.test(path);
 }
 
 type Timing = Pick<ConfigFile, "heartbeat_sec" | "dead_after_sec"> & { lease_sec?: number; failover_step_sec?: number };
