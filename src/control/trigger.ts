@@ -34,7 +34,8 @@ export async function triggerJob(ctx: ExecuteContext, job: Job, opts: TriggerOpt
     started_at: new Date(now),
   };
   if (!(await ctx.store.insertRun(run))) throw new Error(`run ${runId} already exists`);
-  await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId }], now);
   opts.onClaimed?.(run);
+  // The attempt is recorded and must run: a refused audit record is said, not a reason to leave it `running`.
+  await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId }], now).catch((e: Error) => ctx.log.warn(e.message));
   return executeAttempt(ctx, job, run, openFence(ctx.signal), { write: (final) => ctx.store.finishRuns([final]) });
 }
