@@ -75,10 +75,14 @@ export async function viewer(deps: UiDeps, req: Request, info: RequestInfo, opts
   return { response: text(401, 'a token is needed: send "Authorization: Bearer <token>" (config api_tokens, role read or higher)') };
 }
 
-/** A POST from another site (or a page of another agent) never acts, whatever it carries. */
+/**
+ * A POST from another site (or a page of another agent) never acts, whatever it carries. Under
+ * `Referrer-Policy: no-referrer` browsers send `Origin: null` even from this page, so a missing or
+ * null origin is left to the CSRF token and the SameSite=Strict cookie.
+ */
 function crossOrigin(req: Request): boolean {
   const origin = req.headers.get("origin");
-  if (!origin || origin === "null") return origin === "null";
+  if (!origin || origin === "null") return false;
   try {
     return new URL(origin).host !== (req.headers.get("host") ?? new URL(req.url).host);
   } catch {

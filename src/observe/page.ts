@@ -309,8 +309,8 @@ export function durationChart(history: RunView[], now: number): string {
   const title = `duration and lateness of ${points.length} run${points.length === 1 ? "" : "s"} over the last 24 h; top of the chart ${seconds(max)}`;
   return `<svg class="chart" width="${CHART_W}" height="${CHART_H}" viewBox="0 0 ${CHART_W} ${CHART_H}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>
 <line class="axis" x1="${left}" y1="${top + plotH}" x2="${CHART_W - 2}" y2="${top + plotH}"/><line class="axis" x1="${left}" y1="${top}" x2="${CHART_W - 2}" y2="${top}" stroke-dasharray="2 3"/>
-<text x="${left}" y="8">${esc(seconds(max))}</text><text x="${CHART_W - 2}" y="8" text-anchor="end">24 h</text>
-${series("lateness_ms", "late")}${series("duration_ms", "dur")}</svg><div class="legend"><span class="d">● duration</span> · <span class="l">● lateness</span></div>`;
+<text x="${left}" y="8">${esc(seconds(max))}</text>
+${series("lateness_ms", "late")}${series("duration_ms", "dur")}</svg><div class="legend"><span class="d">● duration</span> · <span class="l">● lateness</span> · last 24 h to now</div>`;
 }
 
 function auditSection(entries: AuditEntry[], now: number): string {
