@@ -273,6 +273,8 @@ export async function authenticate(deps: ApiDeps, req: Request, info: RequestInf
 }
 
 async function readJson(req: Request): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new ApiError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
   const text = await req.text();
   if (new TextEncoder().encode(text).length > MAX_BODY_BYTES) throw new ApiError(413, `the body is larger than ${MAX_BODY_BYTES} bytes`);
   if (text.trim() === "") return undefined;
