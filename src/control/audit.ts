@@ -73,9 +73,13 @@ export interface AuditChange {
   note?: string;
 }
 
+/** Orders the records one process writes within one millisecond (one apply's changes) as written. */
+let sequence = 0;
+
 export function auditRecord(actor: Actor, change: AuditChange, now: number): AuditRecord {
+  sequence = (sequence + 1) % 1_000_000;
   const record: AuditRecord = {
-    _id: `${new Date(now).toISOString()}-${crypto.randomUUID().slice(0, 12)}`,
+    _id: `${new Date(now).toISOString()}-${String(sequence).padStart(6, "0")}-${crypto.randomUUID().slice(0, 8)}`,
     at: new Date(now),
     actor: actor.name,
     via: actor.via,
