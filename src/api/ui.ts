@@ -55,8 +55,9 @@ export async function viewer(deps: UiDeps, req: Request, info: RequestInfo, opts
   const now = deps.api.clock.now();
   const session = deps.sessions.fromRequest(req, now);
   if (session) {
-    const flash = session.flash;
-    session.flash = [];
+    // The last action's message is said on the next page a person sees, not on a /metrics read.
+    const flash = opts.loginPage ? session.flash : [];
+    if (opts.loginPage) session.flash = [];
     return { ui: { user: session.name, role: session.role, csrf: session.csrf, flash }, session };
   }
   // A script reading the page or /metrics sends its token instead of signing in (no forms then).

@@ -17,7 +17,7 @@ describe("masking", () => {
       body: { password: 1234, nested: [{ client_secret: "raw" }], text: "uses hunter2-long-secret inline" },
       created_at: new Date(0),
     };
-    expect(maskDocument(doc, redact)).toEqual({
+    expect(maskDocument(doc, redact) as unknown).toEqual({
       headers: { Authorization: "***", "X-Api-Key": "{{API_KEY}}", "x-token": "Bearer {{TOKEN}}", cookie: "{{A}}; b=1", accept: "json" },
       body: { password: "***", nested: [{ client_secret: "***" }], text: "uses *** inline" },
       created_at: new Date(0),
@@ -59,7 +59,7 @@ describe("changes through src/control/ are recorded", () => {
       get: (target, key, receiver) => (key === "insertAudit" ? async () => { throw new Error("disk full"); } : Reflect.get(target, key, receiver)),
     }) as Store;
     await applyJobs(store, [{ name: "a", doc: job("a") }], { prune: false, now: 1000, actor });
-    const error = await setEnabled(refusing, "a", false, 2000, actor).catch((e) => e as Error & { code: string });
+    const error = (await setEnabled(refusing, "a", false, 2000, actor).catch((e) => e)) as Error & { code: string };
     expect(error.code).toBe("E_AUDIT");
     expect(error.message).toBe('disable "a" was done, but its audit record could not be written (disk full)');
     expect((await store.findJobByName("a"))?.enabled).toBe(false);
