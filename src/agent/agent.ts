@@ -163,7 +163,7 @@ export class Agent {
     this.serials = new SerialKeeper(deps.store, () => this.serialSettings(), deps.log);
     this.redact = createRedactor(Object.values(deps.settings.secrets));
     this.fence = new Fence(this.timing, deps.clock, (session) => this.onFenceLapse(session));
-    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs, deps.store.finalWritesGuarded ? {} : { superseded: (finals) => this.supersededOf(finals), lateAfterMs: this.timing.roundTripMs });
+    this.finals = new FinalWriter(deps.store, deps.clock, deps.log, this.timing.flushWindowMs, deps.store.finalWritesGuarded ? {} : { superseded: (finals) => this.supersededOf(finals), lateAfterMs: this.timing.roundTripMs, recheck: () => !this.fence.mayWrite() });
   }
 
   get serial(): number | null {
@@ -622,6 +622,12 @@ export class Agent {
         }
         // Written at once, not a flush window later: the check above must still hold when it lands.
         await this.store.finishRuns([final]);
+        // Where the final update is not guarded, a takeover between the check and the write would
+        // have its lost mark overwritten: look once more, and put the mark back.
+        if (!this.store.finalWritesGuarded && (await this.supersededOf([final])).size > 0) {
+          await this.store.finishRuns([{ id: run._id, patch: { status: "lost", reason: "lost: its result arrived after the next attempt was taken over (the target was called by both)" } }]);
+          this.log.warn(`${run._id}: finished after this agent's fence deadline while attempt ${run.attempt + 1} was taken over; recorded lost`);
+        }
         return;
       } catch {
         // Unknown: handed to the writer, which retries (and whose filtered update, where the store
@@ -1090,7 +1096,8 @@ export class Agent {
     try {
       const runs = await this.store.pruneRuns(new Date(now - this.settings.historyDays * 86_400_000));
       const commands = await this.store.pruneCommands(new Date(now - 86_400_000));
-      if (runs + commands > 0) this.log.info(`history sweep: deleted ${runs} run record(s) older than ${this.settings.historyDays} days and ${commands} old command(s)`);
+      const audit = await this.store.pruneAudit(new Date(now - this.settings.historyDays * 86_400_000));
+      if (runs + commands + audit > 0) this.log.info(`history sweep: deleted ${runs} run record(s) and ${audit} audit record(s) older than ${this.settings.historyDays} days, and ${commands} old command(s)`);
     } catch (error) {
       this.log.warn(`history sweep failed (${(error as Error).message}); tried again in an hour`);
     }

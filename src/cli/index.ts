@@ -17,6 +17,7 @@ export const main = defineCommand({
     jobs: () => load(import("./commands/jobs/index.ts")),
     runs: () => load(import("./commands/runs.ts")),
     machines: () => load(import("./commands/machines.ts")),
+    audit: () => load(import("./commands/audit.ts")),
     drain: () => load(import("./commands/drain.ts")),
     status: () => load(import("./commands/status.ts")),
     config: () => load(import("./commands/config.ts")),

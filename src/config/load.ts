@@ -3,6 +3,7 @@
  * reads. Every problem in the file is reported at once (fixing them one run at a time is a slow
  * way to learn a schema); doubtful but workable settings come back as warnings instead.
  */
+import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
@@ -22,6 +23,7 @@ import {
   parseRate,
   timingProblems,
   timingWarnings,
+  type ApiRole,
   type ConfigFile,
   type LogFormat,
   type LogLevel,
@@ -80,6 +82,15 @@ export interface ResolvedConfig {
   tags: Record<string, string>;
   /** Flow control by name (jobs name one with `limit`); rates parsed. */
   limits: Record<string, FlowLimit>;
+  /** HTTP API tokens, each kept as the SHA-256 of its value only. */
+  api_tokens: ApiToken[];
+}
+
+export interface ApiToken {
+  name: string;
+  role: ApiRole;
+  /** SHA-256 of the token, lower-case hex. */
+  sha256: string;
 }
 
 /** One `limits` entry: null where the file sets no bound of that kind. */
@@ -122,6 +133,11 @@ export function loadConfig(options: LoadOptions): { config: ResolvedConfig; warn
     jobs_file: file.jobs_file ? resolveFromConfig(file.jobs_file, path, cwd, env) : null,
     limits: Object.fromEntries(Object.entries(file.limits).map(([name, l]) => [name, { parallel: l.parallel ?? null, rate: l.rate ? parseRate(l.rate) : null }])),
     log_file: file.log_file ? resolveFromConfig(file.log_file, path, cwd, env) : null,
+    api_tokens: Object.entries(file.api_tokens).map(([name, t]) => ({
+      name,
+      role: t.role,
+      sha256: t.token_sha256?.toLowerCase() ?? createHash("sha256").update(t.token!).digest("hex"),
+    })),
   };
   return { config, warnings };
 }

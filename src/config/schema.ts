@@ -13,6 +13,8 @@ export const LOG_FORMATS = ["pretty", "json"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
 export const PLACEMENTS = ["spread", "serial"] as const;
+export const API_ROLES = ["read", "operate", "admin"] as const;
+export type ApiRole = (typeof API_ROLES)[number];
 export type Placement = (typeof PLACEMENTS)[number];
 
 /** Defaults that need no context. `tz`, `user_agent`, `sqlite_path` depend on the host and are filled in by `load.ts`. */
@@ -89,6 +91,33 @@ const secretObject = v.strictObject(
   'must be { "value": "…", "hosts": ["api.example.com"] } (only those keys)',
 );
 const SIGNING_KEY_MESSAGE = 'must be { "id": "k1", "secret": "…" }';
+const TOKEN_MESSAGE = 'must be an object such as {"token": "…", "role": "operate"} or {"token_sha256": "<64 hex digits>", "role": "read"}';
+const TOKEN_NAME = "token names are 1-64 letters, digits, _ . @ or -";
+const TOKEN_VALUE = "must be a string of at least 16 characters (e.g. `openssl rand -hex 24`)";
+const TOKEN_SHA256 = "must be the SHA-256 of the token as 64 hex digits (e.g. `printf %s TOKEN | sha256sum`)";
+
+/** `api_tokens`: who may use the HTTP API and the page's actions (src/api/auth.ts). */
+const apiTokensEntry = notArray(
+  v.record(
+    v.pipe(v.string(), v.regex(/^[\w.@-]{1,64}$/, TOKEN_NAME)),
+    notArray(
+      v.pipe(
+        v.strictObject(
+          {
+            token: v.optional(v.pipe(v.string(TOKEN_VALUE), v.minLength(16, TOKEN_VALUE))),
+            token_sha256: v.optional(v.pipe(v.string(TOKEN_SHA256), v.regex(/^[0-9a-fA-F]{64}$/, TOKEN_SHA256))),
+            role: picklist(API_ROLES),
+          },
+          TOKEN_MESSAGE,
+        ),
+        v.check((t) => (t.token === undefined) !== (t.token_sha256 === undefined), 'needs exactly one of "token" and "token_sha256"'),
+      ),
+      TOKEN_MESSAGE,
+    ),
+    'must be an object of token names to tokens, e.g. {"deploy": {"token": "…", "role": "admin"}}',
+  ),
+  'must be an object of token names to tokens, e.g. {"deploy": {"token": "…", "role": "admin"}}',
+);
 
 const configEntries = {
   mongodb_uri: v.optional(v.nullable(v.pipe(v.string(MONGO_URI_MESSAGE), v.regex(/^mongodb(\+srv)?:\/\/\S+$/, MONGO_URI_MESSAGE))), null),
@@ -188,6 +217,7 @@ const configEntries = {
     ),
     {},
   ),
+  api_tokens: v.optional(apiTokensEntry, {}),
   tags: v.optional(
     notArray(
       v.record(v.pipe(v.string(), v.regex(/^[\w.-]{1,64}$/, "tag names are 1-64 letters, digits, _ . -")), v.string('must be a string, e.g. "eu"'), 'must be an object of tag names to values, e.g. {"region": "eu"}'),
@@ -206,6 +236,7 @@ export const CONFIG_KEYS = Object.keys(configEntries);
 /** Keys whose values are credentials: problems name their type, never their value. */
 export function isSensitivePath(path: string): boolean {
   if (path.startsWith("signing_keys") && !path.endsWith(".id")) return true;
+  if (/^api_tokens\b.*\.token$/.test(path)) return true;
   // A secret's hosts are not secret; its value is.
   if (/^secrets(\.|\[).*\.hosts(\[\d+\])?$/.test(path)) return false;
   return path === "mongodb_uri" || path === "secrets" || path.startsWith("secrets.") || path.startsWith("secrets[");

@@ -4,6 +4,7 @@ import { occurrenceId } from "../coordinator/occurrence.ts";
 import type { Job } from "../jobs/types.ts";
 import { firesBetween } from "../schedule/next.ts";
 import type { RunStatus, Store } from "../store/types.ts";
+import { osActor, recordAudit, type Actor } from "./audit.ts";
 import { claimOperatorAttempt, latestAttempts } from "./operator-attempt.ts";
 
 export const BACKFILL_DEFAULT_MAX = 1000;
@@ -65,9 +66,13 @@ export async function planBackfill(store: Store, job: Job, tz: string, range: { 
  * original occurrence key with trigger `backfill`, claimed by the unique insert of its next
  * attempt — so two operators backfilling the same range run each occurrence once.
  */
-export async function runBackfill(ctx: ExecuteContext, job: Job, plan: BackfillPlan, opts: { concurrency: number; onProgress?: (done: number, total: number, item: BackfillItem) => void }): Promise<BackfillSummary> {
+export async function runBackfill(ctx: ExecuteContext, job: Job, plan: BackfillPlan, opts: { concurrency: number; onProgress?: (done: number, total: number, item: BackfillItem) => void; actor?: Actor }): Promise<BackfillSummary> {
   if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new UsageError(`--concurrency must be a whole number of at least 1 (got ${opts.concurrency})`);
   const queue = plan.items.filter((i) => i.action === "run");
+  if (queue.length > 0) {
+    const note = `${queue.length} occurrence(s) from ${plan.from} to ${plan.to}`;
+    await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "backfill", job: job.name, job_id: job.id, note }], ctx.clock.now()).catch((e: Error) => ctx.log.warn(e.message));
+  }
   let next = 0;
   let done = 0;
   const worker = async () => {

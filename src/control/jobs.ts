@@ -9,6 +9,7 @@ import { displayTime } from "../schedule/display.ts";
 import type { JobDocument, RunRecord, Store } from "../store/types.ts";
 import { fleetViewOf, secretsMissingHere, type FleetView } from "./fleet-view.ts";
 import { notFound } from "./names.ts";
+import { osActor, recordAudit, type Actor, type AuditChange } from "./audit.ts";
 import { ownerOf, type FleetPlacement } from "./owners.ts";
 
 /**
@@ -46,8 +47,8 @@ export interface JobChange {
 
 interface PlannedWrite {
   change: JobChange;
-  /** Does the write and returns how to undo it. */
-  write: (at: Date) => Promise<() => Promise<unknown>>;
+  /** Does the write; returns how to undo it and what the audit log records of it. */
+  write: (at: Date) => Promise<{ undo: () => Promise<unknown>; audit: AuditChange }>;
 }
 
 export interface ApplyPlan {
@@ -94,7 +95,7 @@ export async function planApply(store: Store, docs: { name: string; doc: Record<
         change,
         write: async (at) => {
           const id = await store.createJob({ ...fields, created_at: at, updated_at: at });
-          return () => store.deleteJob(id);
+          return { undo: () => store.deleteJob(id), audit: { action: "create", job: name, job_id: id, before: null, after: fields } };
         },
       });
     } else if (!sameDocument(current, fields)) {
@@ -106,7 +107,7 @@ export async function planApply(store: Store, docs: { name: string; doc: Record<
           // A pause is state kept by `jobs pause`, not part of the file: a re-applied file keeps it.
           await store.replaceJob(current._id, { ...fields, ...(current.paused != null ? { paused: current.paused } : {}), created_at: current.created_at ?? at, updated_at: at });
           const { _id, ...before } = current;
-          return () => store.replaceJob(_id, before);
+          return { undo: () => store.replaceJob(_id, before), audit: { action: "update", job: name, job_id: _id, before: userFields(current), after: fields } };
         },
       });
     } else {
@@ -122,7 +123,7 @@ export async function planApply(store: Store, docs: { name: string; doc: Record<
         write: async () => {
           await store.deleteJob(doc._id);
           const { _id, ...before } = doc;
-          return () => store.createJobWithId(_id, before);
+          return { undo: () => store.createJobWithId(_id, before), audit: { action: "delete", job: typeof doc.name === "string" ? doc.name : null, job_id: _id, before: userFields(doc), after: null } };
         },
       });
     }
@@ -131,11 +132,16 @@ export async function planApply(store: Store, docs: { name: string; doc: Record<
 }
 
 /** Writes a plan; a store that refuses one write leaves no half-applied file (the earlier writes are undone). */
-export async function applyPlan(store: Store, plan: ApplyPlan, now: number): Promise<JobChange[]> {
+export async function applyPlan(store: Store, plan: ApplyPlan, now: number, actor: Actor = osActor()): Promise<JobChange[]> {
   const at = new Date(now);
   const undo: (() => Promise<unknown>)[] = [];
+  const audit: AuditChange[] = [];
   try {
-    for (const w of plan.writes) undo.push(await w.write(at));
+    for (const w of plan.writes) {
+      const done = await w.write(at);
+      undo.push(done.undo);
+      audit.push(done.audit);
+    }
   } catch (error) {
     const failedUndo: string[] = [];
     for (const step of undo.reverse()) await step().catch((e) => failedUndo.push((e as Error).message));
@@ -144,6 +150,7 @@ export async function applyPlan(store: Store, plan: ApplyPlan, now: number): Pro
     throw new FleetCronError("E_APPLY", `the store refused a job write (${(error as Error).message}); ${rolledBack}`, EXIT_FAILED);
   }
   if (plan.writes.length > 0) await store.bumpJobsRevision(at);
+  await recordAudit(store, actor, audit, now);
   return plan.changes;
 }
 
@@ -151,8 +158,8 @@ export async function applyPlan(store: Store, plan: ApplyPlan, now: number): Pro
  * Creates or updates jobs by name from already-validated documents; `prune` deletes jobs the file
  * does not name. Agents pick the change up within one heartbeat (jobs revision).
  */
-export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; defaultTz?: string }): Promise<JobChange[]> {
-  return applyPlan(store, await planApply(store, docs, opts), opts.now);
+export async function applyJobs(store: Store, docs: { name: string; doc: Record<string, unknown> }[], opts: { prune: boolean; now: number; defaultTz?: string; actor?: Actor }): Promise<JobChange[]> {
+  return applyPlan(store, await planApply(store, docs, opts), opts.now, opts.actor);
 }
 
 /**
@@ -184,21 +191,24 @@ export async function requireJob(store: Store, name: string): Promise<JobDocumen
   return doc;
 }
 
-export async function setEnabled(store: Store, name: string, enabled: boolean, now: number): Promise<boolean> {
+export async function setEnabled(store: Store, name: string, enabled: boolean, now: number, actor: Actor = osActor()): Promise<boolean> {
   const doc = await requireJob(store, name);
   if (doc.enabled === enabled) return false;
   const { _id, ...fields } = doc;
-  await store.replaceJob(_id, { ...fields, enabled, updated_at: new Date(now) });
+  const after = { ...fields, enabled, updated_at: new Date(now) };
+  await store.replaceJob(_id, after);
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: enabled ? "enable" : "disable", job: name, job_id: _id, before: userFields(fields), after: userFields(after) }], now);
   return true;
 }
 
 /** Deletes a job; returns its attempts still running, which the delete does not stop. */
-export async function deleteJobByName(store: Store, name: string, now: number): Promise<RunRecord[]> {
+export async function deleteJobByName(store: Store, name: string, now: number, actor: Actor = osActor()): Promise<RunRecord[]> {
   const doc = await requireJob(store, name);
   const running = await store.listRuns({ job_id: doc._id, status: "running", limit: 20 });
   await store.deleteJob(doc._id);
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: "delete", job: name, job_id: doc._id, before: userFields(doc), after: null }], now);
   return running;
 }
 
@@ -206,7 +216,7 @@ export async function deleteJobByName(store: Store, name: string, now: number): 
  * Renames a job in place: same id, so its run history (kept by job id) and its place in the fleet
  * stay; `jobs apply` with a new name would instead create a new job and lose both.
  */
-export async function renameJob(store: Store, from: string, to: string, now: number): Promise<JobDocument> {
+export async function renameJob(store: Store, from: string, to: string, now: number, actor: Actor = osActor()): Promise<JobDocument> {
   const doc = await requireJob(store, from);
   if (from === to) return doc;
   if (!to.trim()) throw new FleetCronError("E_USAGE", "the new name is empty", 2);
@@ -214,6 +224,7 @@ export async function renameJob(store: Store, from: string, to: string, now: num
   const { _id, ...fields } = doc;
   await store.replaceJob(_id, { ...fields, name: to, updated_at: new Date(now) });
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: "rename", job: to, job_id: _id, before: userFields(doc), after: userFields({ ...fields, name: to }) }], now);
   return { ...doc, name: to };
 }
 

@@ -3,6 +3,7 @@ import { parseAt, atInstant } from "../schedule/at.ts";
 import { parseEvery } from "../schedule/every.ts";
 import { displayTime } from "../schedule/display.ts";
 import type { Store } from "../store/types.ts";
+import { osActor, recordAudit, type Actor } from "./audit.ts";
 import { requireJob } from "./jobs.ts";
 
 /** The pause state as stored on the job document (ISO strings, so both stores keep it as written). */
@@ -39,7 +40,7 @@ export function resolveUntil(text: string, tz: string, now: number): number {
  * `until`. Agents read the pause at their next heartbeat (jobs revision) and each resumes on its
  * own at `until`, so nothing needs to be written then.
  */
-export async function pauseJob(store: Store, name: string, opts: { note?: string; until?: string; by: string; defaultTz: string; now: number }): Promise<PauseResult> {
+export async function pauseJob(store: Store, name: string, opts: { note?: string; until?: string; by: string; defaultTz: string; now: number; actor?: Actor }): Promise<PauseResult> {
   const doc = await requireJob(store, name);
   const tz = typeof doc.tz === "string" ? doc.tz : opts.defaultTz;
   const until = opts.until === undefined ? undefined : resolveUntil(opts.until, tz, opts.now);
@@ -52,6 +53,7 @@ export async function pauseJob(store: Store, name: string, opts: { note?: string
   const { _id, ...fields } = doc;
   await store.replaceJob(_id, { ...fields, paused, updated_at: new Date(opts.now) });
   await store.bumpJobsRevision(new Date(opts.now));
+  await recordAudit(store, opts.actor ?? osActor(), [{ action: "pause", job: name, job_id: _id, before: fields, after: { ...fields, paused }, ...(opts.note ? { note: opts.note } : {}) }], opts.now);
   return { name, paused, replaced: isPauseState(doc.paused) };
 }
 
@@ -65,12 +67,13 @@ export interface ResumeResult {
 }
 
 /** `jobs resume`: the next occurrence fires again (those during the pause are not caught up). */
-export async function resumeJob(store: Store, name: string, now: number): Promise<ResumeResult> {
+export async function resumeJob(store: Store, name: string, now: number, actor: Actor = osActor()): Promise<ResumeResult> {
   const doc = await requireJob(store, name);
   if (doc.paused === undefined || doc.paused === null) return { name, changed: false, lapsed: false, was: null };
   const { _id, paused, ...fields } = doc;
   await store.replaceJob(_id, { ...fields, updated_at: new Date(now) });
   await store.bumpJobsRevision(new Date(now));
+  await recordAudit(store, actor, [{ action: "resume", job: name, job_id: _id, before: { ...fields, paused }, after: fields }], now);
   const was = isPauseState(paused) ? paused : null;
   const lapsed = was?.until !== undefined && Date.parse(was.until) <= now;
   return { name, changed: true, lapsed, was };

@@ -1,6 +1,7 @@
 import { FleetCronError, EXIT_FAILED } from "../core/errors.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import type { RunRecord, RunStatus, Store } from "../store/types.ts";
+import { osActor, recordAudit, type Actor } from "./audit.ts";
 import { parseStored } from "./jobs.ts";
 import { claimOperatorAttempt, latestAttempts } from "./operator-attempt.ts";
 
@@ -53,12 +54,14 @@ export async function planRetry(store: Store, id: string): Promise<RetryPlan & {
  * id and Idempotency-Key), claimed by the unique insert of that attempt: two operators retrying at
  * the same moment produce one new attempt, and the one that lost is told so.
  */
-export async function retryRun(ctx: ExecuteContext, id: string, secretKeys: string[]): Promise<RetryResult> {
+export async function retryRun(ctx: ExecuteContext, id: string, secretKeys: string[], actor: Actor = osActor()): Promise<RetryResult> {
   const plan = await planRetry(ctx.store, id);
   const doc = await ctx.store.getJob(plan.job_id);
   if (!doc) throw new FleetCronError("E_NO_JOB", `run ${plan.run_id} belongs to job "${plan.job_name}", which no longer exists`, EXIT_FAILED);
   const parsed = parseStored(doc, secretKeys);
   if (!parsed.job) throw new FleetCronError("E_INVALID_JOB", `job "${plan.job_name}" is invalid and cannot run:\n${parsed.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`, EXIT_FAILED);
+  const now = ctx.clock.now();
+  await recordAudit(ctx.store, actor, [{ action: "retry", job: plan.job_name, job_id: plan.job_id, run_id: plan.run_id, note: `attempt ${plan.attempt}` }], now).catch((e: Error) => ctx.log.warn(e.message));
   const claimed = await claimOperatorAttempt(ctx, parsed.job, plan.run_id, plan.scheduledMs, plan.attempt, "retry");
   if (!claimed.won) {
     throw new FleetCronError("E_RETRY_RACE", `attempt ${plan.attempt} of run ${plan.run_id} was claimed by someone else a moment ago (another retry, or a takeover): it runs once; \`fleetcron runs --job ${plan.job_name}\` shows it`, EXIT_FAILED);

@@ -4,6 +4,7 @@ import { manualOccurrenceId } from "../coordinator/occurrence.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Job } from "../jobs/types.ts";
 import type { RunRecord } from "../store/types.ts";
+import { osActor, recordAudit, type Actor } from "./audit.ts";
 
 /** What `jobs trigger` reports as it happens: each request sent, its answer, and each wait before a retry. */
 export type TriggerProgress =
@@ -13,6 +14,9 @@ export type TriggerProgress =
   | { kind: "wait"; ms: number };
 
 export interface TriggerOptions {
+  actor?: Actor;
+  /** Told the claimed attempt as soon as it is recorded, before it runs (the API answers then). */
+  onClaimed?: (run: RunRecord) => void;
   onProgress?: (event: TriggerProgress) => void;
   /** Set when the operator interrupted the run (Ctrl-C): the record says so instead of a bare abort. */
   interrupted?: () => string | null;
@@ -41,6 +45,9 @@ export async function triggerJob(ctx: ExecuteContext, job: Job, opts: TriggerOpt
     started_at: new Date(now),
   };
   if (!(await ctx.store.insertRun(run))) throw new Error(`run ${runId} already exists`);
+  opts.onClaimed?.(run);
+  // The attempt is recorded and must run: a refused audit record is said, not a reason to leave it `running`.
+  await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId }], now).catch((e: Error) => ctx.log.warn(e.message));
   const watched = opts.onProgress ? observed(ctx, opts.onProgress) : ctx;
   const interruption = () => opts.interrupted?.() ?? null;
   // The fence stays open: an interrupted attempt still writes its record (a closed fence means

@@ -144,6 +144,8 @@ export interface FinalWriterOptions {
    */
   superseded?: (finals: FinalWrite[]) => Promise<Set<string>>;
   lateAfterMs?: number;
+  /** Also check after a batch that was not late, when this says so (the agent's fence is in doubt). */
+  recheck?: () => boolean;
 }
 
 /**
@@ -231,7 +233,7 @@ export class FinalWriter implements FinalSink {
         await this.clock.sleep(delay, this.backoff.signal);
       }
     }
-    const late = tries > 0 || this.clock.now() - startedAt > (this.options.lateAfterMs ?? Number.POSITIVE_INFINITY);
+    const late = tries > 0 || this.clock.now() - startedAt > (this.options.lateAfterMs ?? Number.POSITIVE_INFINITY) || this.options.recheck?.() === true;
     if (finals.length > 0 && late) await this.remarkSuperseded(finals);
     for (const b of batch) b.done();
   }

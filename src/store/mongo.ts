@@ -2,7 +2,7 @@ import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWr
 import { ConfigError, StoreError } from "../core/errors.ts";
 import { createRedactor } from "../core/redact.ts";
 import { mongoUriSecrets, redactMongoUri } from "./uri-redact.ts";
-import type { ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
+import type { AuditRecord, ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
 
 /**
  * The fleet store: MongoDB, or anything that speaks its wire protocol (Atlas, FerretDB v1,
@@ -75,6 +75,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
   const commands = col("commands");
   const acks = col("command_acks");
   const meta = col("meta");
+  const audit = col("audit");
 
   // FerretDB v1 (SQLite) hands only an exact `{_id: x}` filter to SQLite, decodes the whole collection
   // in Go for anything else (even `_id: {$in}`, ~15x slower per document), and lacks `$group`'s `$first`.
@@ -100,6 +101,7 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       [jobs, [{ name: 1 }]],
       [commands, [{ created_at: 1 }]],
       [acks, [{ command_id: 1 }]],
+      [audit, [{ at: -1, _id: -1 }, { job: 1, at: -1, _id: -1 }]],
     ];
     for (const [collection, keys] of wanted) {
       // One index per command: FerretDB v1.24 mis-indexes its "already exists" filter
@@ -389,6 +391,18 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
         await acks.deleteMany({ command_id: { $in: [...chunk, ...chunk.filter((id) => id instanceof ObjectId).map(idString)] } });
       }
       return pruned;
+    },
+
+    async insertAudit(record: AuditRecord) {
+      await audit.insertOne({ ...record });
+    },
+    async listAudit(query) {
+      if (query.limit <= 0) return [];
+      const filter: Document = query.job === undefined ? {} : { job: query.job };
+      return (await audit.find(filter).sort({ at: -1, _id: -1 }).limit(query.limit).toArray()).map((d) => toRecord<AuditRecord>(d)!);
+    },
+    async pruneAudit(before) {
+      return (await audit.deleteMany({ at: { $lt: before } })).deletedCount;
     },
   };
 

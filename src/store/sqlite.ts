@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import { StoreError } from "../core/errors.ts";
 import { checkParentDir, checkPrivateFile, createPrivateFile, PRIVATE_DIR_MODE } from "../core/private-files.ts";
 import type {
+  AuditRecord,
   ClaimOutcome,
   CommandAck,
   CommandRecord,
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS commands (id TEXT PRIMARY KEY, created_at INTEGER NOT
 CREATE INDEX IF NOT EXISTS commands_created ON commands(created_at);
 CREATE TABLE IF NOT EXISTS command_acks (id TEXT PRIMARY KEY, command_id TEXT NOT NULL, doc TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS command_acks_command ON command_acks(command_id);
+CREATE TABLE IF NOT EXISTS audit (id TEXT PRIMARY KEY, at INTEGER NOT NULL, job TEXT, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+CREATE INDEX IF NOT EXISTS audit_job ON audit(job, at);
 `;
 
 // JSON has no dates; tag them so records come back with the same `Date` fields they went in with.
@@ -316,6 +320,18 @@ export function openSqliteStore(path: string): Store {
       });
       prune.immediate();
       return old.length;
+    },
+
+    async insertAudit(record: AuditRecord) {
+      db.query("INSERT INTO audit (id, at, job, doc) VALUES (?, ?, ?, ?)").run(record._id, record.at.getTime(), record.job, encode(record));
+    },
+    async listAudit(query) {
+      return query.job === undefined
+        ? all<AuditRecord>("SELECT doc FROM audit ORDER BY at DESC, id DESC LIMIT ?", query.limit)
+        : all<AuditRecord>("SELECT doc FROM audit WHERE job = ? ORDER BY at DESC, id DESC LIMIT ?", query.job, query.limit);
+    },
+    async pruneAudit(before) {
+      return changes("DELETE FROM audit WHERE at < ?", before.getTime());
     },
   };
   // Every failure leaves as a StoreError naming the file and the operation, as the MongoDB store's

@@ -157,6 +157,31 @@ export interface CommandAck {
   error?: string;
 }
 
+/** Who changed what (`audit` collection): one record per change, secret values masked before it is written. */
+export interface AuditRecord {
+  /** `<ISO time>-<random>`: unique, and sorts by time. */
+  _id: string;
+  at: Date;
+  /** A token name (API, page), or the OS user@host (CLI, jobs_file). */
+  actor: string;
+  via: "cli" | "api" | "page" | "jobs_file";
+  /** create, update, delete, enable, disable, trigger, pause, resume, backfill, retry, … */
+  action: string;
+  /** The job's name, or null for a change that concerns no one job. */
+  job: string | null;
+  job_id?: string;
+  run_id?: string;
+  /** The job document before and after the change (masked); absent where nothing changed in it. */
+  before?: Record<string, unknown> | null;
+  after?: Record<string, unknown> | null;
+  note?: string;
+}
+
+export interface AuditQuery {
+  job?: string;
+  limit: number;
+}
+
 export interface RunQuery {
   job_id?: string;
   job_name?: string;
@@ -253,4 +278,11 @@ export interface Store {
   insertAck(ack: CommandAck): Promise<boolean>;
   listAcks(commandId: string): Promise<CommandAck[]>;
   pruneCommands(before: Date): Promise<number>;
+
+  // audit
+  insertAudit(record: AuditRecord): Promise<void>;
+  /** Newest first. */
+  listAudit(query: AuditQuery): Promise<AuditRecord[]>;
+  /** Deletes records older than `before`; returns how many. */
+  pruneAudit(before: Date): Promise<number>;
 }

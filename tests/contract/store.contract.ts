@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { CommandRecord, MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
+import type { AuditRecord, CommandRecord, MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
 
 /**
  * The store contract: every backend runs this same suite (SQLite always; MongoDB-wire against
@@ -267,6 +267,27 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect((await store.listAcks("c-new")).map((a) => a.machine_id)).toEqual(["m2"]);
       expect(await store.pruneCommands(at(0))).toBe(1);
       expect((await store.listCommands(at(-200))).map((c) => c._id)).toEqual(["c-new"]);
+    });
+
+    test("audit: newest first, by job, limited, pruned by age; documents round-trip", async () => {
+      const entry = (id: string, seconds: number, job: string | null, extra: Partial<AuditRecord> = {}): AuditRecord => ({
+        _id: id, at: at(seconds), actor: "ops@host", via: "cli", action: "update", job, ...extra,
+      });
+      await store.insertAudit(entry("a-1", 10, "Report", { before: null, after: { name: "Report", every: "1m", headers: { x: [1, { y: null }] } } }));
+      await store.insertAudit(entry("a-2", 20, "Other", { via: "api", actor: "deploy" }));
+      await store.insertAudit(entry("a-3", 30, "Report", { action: "trigger", run_id: "r1" }));
+      await store.insertAudit(entry("a-old", -86_400 * 40, null, { action: "apply" }));
+      expect((await store.listAudit({ limit: 10 })).map((r) => r._id)).toEqual(["a-3", "a-2", "a-1", "a-old"]);
+      expect((await store.listAudit({ limit: 2 })).map((r) => r._id)).toEqual(["a-3", "a-2"]);
+      const report = await store.listAudit({ job: "Report", limit: 10 });
+      expect(report.map((r) => r._id)).toEqual(["a-3", "a-1"]);
+      expect(report[1]!.at).toBeInstanceOf(Date);
+      expect(report[1]!.at.getTime()).toBe(at(10).getTime());
+      expect(report[1]!.before).toBeNull();
+      expect(report[1]!.after).toEqual({ name: "Report", every: "1m", headers: { x: [1, { y: null }] } });
+      expect(report[0]!.run_id).toBe("r1");
+      expect(await store.pruneAudit(at(0))).toBe(1);
+      expect((await store.listAudit({ limit: 10 })).map((r) => r._id)).toEqual(["a-3", "a-2", "a-1"]);
     });
 
     test("server time is a date near this host's clock", async () => {
