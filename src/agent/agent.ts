@@ -71,6 +71,8 @@ export interface AgentDeps {
 export const PROTOCOL_VERSION = 2;
 /** How long a stopping agent waits for aborted attempts and for its last results to be stored. */
 const STOP_GRACE_MS = 5000;
+/** While a stop waits for running attempts, what it waits for is logged this often. */
+const STOP_REPORT_EVERY_MS = 5000;
 const CATCHUP_RECORD_CAP = 1000;
 
 interface Occurrence {
@@ -1156,7 +1158,14 @@ export class Agent {
     if (sending().length > 0) {
       // Heartbeats go on while running work finishes: they are its lease.
       const deadlineAt = this.clock.now() + this.settings.shutdownTimeoutMs;
+      let reportAt = this.clock.now();
       while (sending().length > 0 && this.clock.now() < deadlineAt) {
+        // What the stop still waits for, and how long it will, every few seconds (a first-day
+        // operator pressing Ctrl-C deserves to know why the process has not exited yet).
+        if (this.clock.now() >= reportAt) {
+          this.log.info(stopProgress(sending(), deadlineAt - this.clock.now()));
+          reportAt = this.clock.now() + STOP_REPORT_EVERY_MS;
+        }
         if (this.clock.now() >= this.nextHeartbeatAt && !this.heartbeatInFlight) this.track(this.heartbeatTick());
         this.wake = new AbortController();
         const heartbeatAt = this.heartbeatInFlight ? Number.POSITIVE_INFINITY : this.nextHeartbeatAt;
@@ -1188,6 +1197,13 @@ export class Agent {
     }
     this.log.info(`stopped (${this.stopReason})`);
   }
+}
+
+/** "stopping: waiting for 2 attempt(s) (nightly @ 2026-…, sync @ 2026-…); 25 s left before they are aborted". */
+function stopProgress(sending: RunningAttempt[], leftMs: number): string {
+  const shown = sending.slice(0, 5).map(({ job, run }) => `${job.name} @ ${run.scheduled_for.toISOString()}`);
+  const more = sending.length > shown.length ? `, and ${sending.length - shown.length} more` : "";
+  return `stopping: waiting for ${sending.length} running attempt(s) (${shown.join(", ")}${more}); ${Math.ceil(leftMs / 1000)} s left before they are aborted (shutdown_timeout_sec)`;
 }
 
 /** Another live agent already uses this machine id: refused at start (exit 2). */

@@ -278,3 +278,26 @@ describe("late results on a store whose final update is not guarded (FerretDB v1
     expect((await h.store.getRun(runId))?.status).toBe("lost");
   });
 });
+
+describe("a stopping agent says what it waits for", () => {
+  test("every 5 s it names the running attempts and the time left before they are aborted", async () => {
+    const { createConsola } = await import("consola");
+    const lines: string[] = [];
+    const log = createConsola({ level: 3, reporters: [{ log: (e) => void lines.push(e.args.join(" ")) }] });
+    h = createHarness(T0 + 1000);
+    h.slow.set("/slow", 12_000);
+    await addJob("slow", { every: "1h", url: "http://sink.test/slow" });
+    const a = h.startAgent("a", { shutdownTimeoutMs: 30_000 }, { log });
+    await h.clock.advanceTo(T0 + 60 * MINUTE + 100);
+    a.agent.stop("SIGTERM");
+    await h.clock.advance(11_000);
+    const progress = lines.filter((l) => l.startsWith("stopping: waiting for"));
+    expect(progress).toEqual([
+      "stopping: waiting for 1 running attempt(s) (slow @ 2026-01-05T13:00:00.000Z); 30 s left before they are aborted (shutdown_timeout_sec)",
+      "stopping: waiting for 1 running attempt(s) (slow @ 2026-01-05T13:00:00.000Z); 25 s left before they are aborted (shutdown_timeout_sec)",
+      "stopping: waiting for 1 running attempt(s) (slow @ 2026-01-05T13:00:00.000Z); 20 s left before they are aborted (shutdown_timeout_sec)",
+    ]);
+    await h.clock.advance(5000);
+    expect(lines).toContain("stopped (SIGTERM)");
+  });
+});
