@@ -44,6 +44,16 @@ function inNamespace(argv: string[], timeoutMs = 30_000) {
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 }
 const fleetcron = (...args: string[]) => inNamespace([process.execPath, MAIN, ...args]);
+/**
+ * For a command that stops the agent: spawnSync would block this process, and with it the sink the
+ * agent may be sending to at that moment, so the agent's stop would wait for a request the sink
+ * cannot answer (its shutdown_timeout_sec) and the command would time out.
+ */
+async function fleetcronAsync(...args: string[]) {
+  const proc = Bun.spawn(["nsenter", "-t", String(manager!.pid), "-m", "--", process.execPath, MAIN, ...args], { env, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { exitCode, stdout, stderr };
+}
 const systemctl = (...args: string[]) => inNamespace(["systemctl", "--user", ...args]);
 const mainPid = () => Number(systemctl("show", "-p", "MainPID", "--value", "fleetcron.service").stdout.trim() || 0);
 const alive = (pid: number) => {
@@ -168,7 +178,7 @@ describe.skipIf(Boolean(skipReason))(`real systemd (a user manager)${skipReason 
   test("service uninstall --user stops the agent and removes the unit", async () => {
     const pid = mainPid();
     expect(pid).toBeGreaterThan(0); // (kill(0) would probe our own process group)
-    const removed = fleetcron("service", "uninstall", "--user", "--json");
+    const removed = await fleetcronAsync("service", "uninstall", "--user", "--json");
     expect({ code: removed.exitCode, err: removed.stderr }).toEqual({ code: 0, err: "" });
     expect(existsSync(join(env.XDG_CONFIG_HOME!, "systemd", "user", "fleetcron.service"))).toBe(false);
     await eventually(() => !alive(pid), 10_000, `the agent (pid ${pid}) to stop`);
