@@ -71,6 +71,8 @@ export interface AgentDeps {
 export const PROTOCOL_VERSION = 2;
 /** How long a stopping agent waits for aborted attempts and for its last results to be stored. */
 const STOP_GRACE_MS = 5000;
+/** A `jobs trigger` command is run only this soon after it was sent (its CLI waits about as long). */
+export const TRIGGER_COMMAND_TTL_MS = 60_000;
 /** While a stop waits for running attempts, what it waits for is logged this often. */
 const STOP_REPORT_EVERY_MS = 5000;
 const CATCHUP_RECORD_CAP = 1000;
@@ -1085,10 +1087,32 @@ export class Agent {
       await this.reloadJobs({ rescheduleAll: zoneChanged });
     } else if (command.type === "drain") {
       this.stop(`drain command ${command._id}`);
+    } else if (command.type === "trigger") {
+      await this.triggerFromCommand(command);
     } else {
       // Written by hand or by a newer version: acknowledged with this error, never guessed at.
-      throw new Error(`unknown command type ${JSON.stringify(command.type)}; this agent knows reload, reload-config and drain`);
+      throw new Error(`unknown command type ${JSON.stringify(command.type)}; this agent knows reload, reload-config, drain and trigger`);
     }
+  }
+
+  /**
+   * `jobs trigger` asked this agent (the job's owner) to run one manual occurrence: claimed under
+   * the run id the CLI chose, run here like any attempt (its slot, its fence), acknowledged once
+   * claimed; the CLI waits for the record. A command older than the stagger window is not run:
+   * its CLI has given up waiting (and said so).
+   */
+  private async triggerFromCommand(command: CommandRecord): Promise<void> {
+    const job = command.job_id === undefined ? undefined : this.jobSet.jobs.get(command.job_id);
+    if (!command.job_id || !command.run_id) throw new Error("trigger command without job_id and run_id");
+    if (!job) throw new Error(`job ${command.job_id} is not loaded on ${this.settings.machineId} (deleted, disabled or invalid here)`);
+    const now = this.clock.now();
+    if (now - command.created_at.getTime() > TRIGGER_COMMAND_TTL_MS) throw new Error(`trigger sent ${Math.round((now - command.created_at.getTime()) / 1000)} s ago: too old to run now`);
+    if (!this.fence.mayWrite()) throw new Error(`${this.settings.machineId} cannot confirm its heartbeat right now; run it with --local`);
+    const run: RunRecord = { ...this.newRun(job, command.run_id, 1, now, "manual", "running", now), _id: command.run_id };
+    const [result] = await claimBatch(this.store, [run]);
+    if (result?.outcome !== "won") throw new Error(`run ${command.run_id} could not be claimed (${result?.outcome ?? "no answer"})`);
+    this.log.info(`${job.name}: triggered by command ${command._id}; run ${run._id}`);
+    this.track(this.runAttempt(job, run, 0));
   }
 
   // ── housekeeping: off the heartbeat, by the fleet's first agent ──────────────────────────────

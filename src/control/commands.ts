@@ -1,11 +1,11 @@
 import type { Clock } from "../core/clock.ts";
-import type { CommandAck, CommandType, MachineRecord, Store } from "../store/types.ts";
+import type { CommandAck, CommandRecord, CommandType, MachineRecord, Store } from "../store/types.ts";
 import { isAlive } from "./machines.ts";
 
 /** Inserts a command for every agent (target null) or one machine; agents apply it within a heartbeat. */
-export async function sendCommand(store: Store, type: CommandType, target: string | null, now: number): Promise<string> {
+export async function sendCommand(store: Store, type: CommandType, target: string | null, now: number, fields: Pick<CommandRecord, "job_id" | "run_id"> = {}): Promise<string> {
   const id = `${new Date(now).toISOString()}-${type}-${crypto.randomUUID().slice(0, 8)}`;
-  await store.insertCommand({ _id: id, type, target, created_at: new Date(now) });
+  await store.insertCommand({ _id: id, type, target, created_at: new Date(now), ...fields });
   return id;
 }
 

@@ -3,8 +3,9 @@ import { newNonce } from "../coordinator/claim.ts";
 import { manualOccurrenceId } from "../coordinator/occurrence.ts";
 import type { Clock } from "../core/clock.ts";
 import type { Job } from "../jobs/types.ts";
-import type { RunRecord } from "../store/types.ts";
+import type { RunRecord, Store } from "../store/types.ts";
 import { osActor, recordAudit, type Actor } from "./audit.ts";
+import { sendCommand } from "./commands.ts";
 
 /** What `jobs trigger` reports as it happens: each request sent, its answer, and each wait before a retry. */
 export type TriggerProgress =
@@ -97,4 +98,47 @@ function observed(ctx: ExecuteContext, emit: (event: TriggerProgress) => void): 
     },
   };
   return { ...ctx, fetch: watchedFetch, clock };
+}
+
+/** How a trigger sent to an agent went. */
+export type RemoteTriggerOutcome =
+  | { kind: "finished"; run: RunRecord }
+  | { kind: "refused"; machine: string; error: string }
+  | { kind: "no-answer"; machine: string; waitedMs: number }
+  | { kind: "still-running"; run: RunRecord; waitedMs: number };
+
+/**
+ * `jobs trigger` through the job's owner (docs/protocol.md, "Commands"): a `trigger` command that
+ * names the job and a fresh run id, then the record of that run id, read until it is final. The
+ * agent claims the run by unique insert, so it runs once even if the command were applied twice.
+ */
+export async function triggerThroughAgent(
+  ctx: { store: Store; clock: Clock },
+  job: Pick<Job, "id" | "name">,
+  machine: string,
+  opts: { actor?: Actor; answerTimeoutMs: number; resultTimeoutMs: number; pollMs?: number; signal?: AbortSignal; onWaiting?: (waitedMs: number, run: RunRecord | null) => void },
+): Promise<RemoteTriggerOutcome> {
+  const started = ctx.clock.now();
+  const runId = manualOccurrenceId(job.id, started);
+  const commandId = await sendCommand(ctx.store, "trigger", machine, started, { job_id: job.id, run_id: runId });
+  await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId, note: `run by ${machine}` }], started).catch(() => {});
+  let reportAt = started + 5000;
+  for (;;) {
+    const now = ctx.clock.now();
+    const waitedMs = now - started;
+    const run = await ctx.store.getRun(runId);
+    if (run && run.status !== "running") return { kind: "finished", run };
+    if (!run) {
+      const refusal = (await ctx.store.listAcks(commandId)).find((a) => a.error);
+      if (refusal) return { kind: "refused", machine, error: refusal.error! };
+      if (waitedMs > opts.answerTimeoutMs) return { kind: "no-answer", machine, waitedMs };
+    } else if (waitedMs > opts.resultTimeoutMs || opts.signal?.aborted) {
+      return { kind: "still-running", run, waitedMs };
+    }
+    if (now >= reportAt) {
+      opts.onWaiting?.(waitedMs, run);
+      reportAt = now + 5000;
+    }
+    await ctx.clock.sleep(opts.pollMs ?? 250, opts.signal);
+  }
 }

@@ -138,7 +138,7 @@ export interface SerialRecord {
   last_seen: Date;
 }
 
-export type CommandType = "reload" | "reload-config" | "drain";
+export type CommandType = "reload" | "reload-config" | "drain" | "trigger";
 
 export interface CommandRecord {
   _id: string;
@@ -146,6 +146,9 @@ export interface CommandRecord {
   /** A machine id, or null for every agent. */
   target: string | null;
   created_at: Date;
+  /** `trigger`: the job to run now, under this run id (chosen by the CLI, which then waits for the record). */
+  job_id?: string;
+  run_id?: string;
 }
 
 export interface CommandAck {
