@@ -48,6 +48,20 @@ const NON_NEGATIVE = "must be a number 0 or greater";
 
 const positive = () => v.pipe(v.number(POSITIVE), v.finite(POSITIVE), v.gtValue(0, POSITIVE));
 const nonNegative = () => v.pipe(v.number(NON_NEGATIVE), v.finite(NON_NEGATIVE), v.minValue(0, NON_NEGATIVE));
+/**
+ * A duration with a ceiling: no setting may push a timer or a cut-off date past what a Date (and
+ * setTimeout's 24.8 days) can hold; `unit` names it in the message ("seconds", "days").
+ */
+const boundedPositive = (max: number, unit: string) => {
+  const message = `must be a number greater than 0, at most ${max} ${unit}`;
+  return v.pipe(v.number(message), v.finite(message), v.gtValue(0, message), v.maxValue(max, message));
+};
+const boundedNonNegative = (max: number, unit: string) => {
+  const message = `must be a number 0 or greater, at most ${max} ${unit}`;
+  return v.pipe(v.number(message), v.finite(message), v.minValue(0, message), v.maxValue(max, message));
+};
+const HOUR_SEC = 3600;
+const DAY_SEC = 86_400;
 const integer = (min: number, max: number, message = `must be an integer ${min}-${max}`) =>
   v.pipe(v.number(message), v.integer(message), v.minValue(min, message), v.maxValue(max, message));
 const nonEmpty = (message: string) => v.pipe(v.string(message), v.minLength(1, message));
@@ -176,12 +190,12 @@ const configEntries = {
     v.nullable(v.pipe(v.string("must be a string"), v.regex(/^[^\s:]{1,128}$/, "must be 1-128 characters without spaces or colons"))),
     null,
   ),
-  heartbeat_sec: v.optional(positive(), CONFIG_DEFAULTS.heartbeat_sec),
-  dead_after_sec: v.optional(positive(), CONFIG_DEFAULTS.dead_after_sec),
-  failover_step_sec: v.optional(positive(), CONFIG_DEFAULTS.failover_step_sec),
-  lease_sec: v.optional(positive(), CONFIG_DEFAULTS.lease_sec),
-  catchup_window_sec: v.optional(nonNegative(), CONFIG_DEFAULTS.catchup_window_sec),
-  history_days: v.optional(positive(), CONFIG_DEFAULTS.history_days),
+  heartbeat_sec: v.optional(boundedPositive(HOUR_SEC, "seconds"), CONFIG_DEFAULTS.heartbeat_sec),
+  dead_after_sec: v.optional(boundedPositive(DAY_SEC, "seconds"), CONFIG_DEFAULTS.dead_after_sec),
+  failover_step_sec: v.optional(boundedPositive(HOUR_SEC, "seconds"), CONFIG_DEFAULTS.failover_step_sec),
+  lease_sec: v.optional(boundedPositive(DAY_SEC, "seconds"), CONFIG_DEFAULTS.lease_sec),
+  catchup_window_sec: v.optional(boundedNonNegative(366 * DAY_SEC, "seconds (366 days)"), CONFIG_DEFAULTS.catchup_window_sec),
+  history_days: v.optional(boundedPositive(3660, "days"), CONFIG_DEFAULTS.history_days),
   max_concurrent_runs: v.optional(integer(1, 10_000), CONFIG_DEFAULTS.max_concurrent_runs),
   user_agent: v.optional(nonEmpty("must be a non-empty string")),
   log_level: v.optional(picklist(LOG_LEVELS), CONFIG_DEFAULTS.log_level),
@@ -192,7 +206,7 @@ const configEntries = {
   http_port: v.optional(v.nullable(integer(0, 65_535, "must be a port number 0-65535 (0 = any free port), or null for off")), null),
   http_host: v.optional(nonEmpty("must be a host name or IP address"), CONFIG_DEFAULTS.http_host),
   jobs_file: v.optional(v.nullable(nonEmpty("must be a file path (relative paths start at the config file's folder)")), null),
-  shutdown_timeout_sec: v.optional(positive(), CONFIG_DEFAULTS.shutdown_timeout_sec),
+  shutdown_timeout_sec: v.optional(boundedPositive(HOUR_SEC, "seconds"), CONFIG_DEFAULTS.shutdown_timeout_sec),
   placement: v.optional(picklist(PLACEMENTS), CONFIG_DEFAULTS.placement),
   limits: v.optional(
     notArray(

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exampleConfig } from "../../src/config/example.ts";
-import { loadConfig } from "../../src/config/load.ts";
+import { loadConfig, validateConfig } from "../../src/config/load.ts";
 import { ConfigError, EXIT_USAGE } from "../../src/core/errors.ts";
 
 /** The seed README's config, unchanged. */
@@ -148,7 +148,7 @@ describe("loadConfig", () => {
     for (const line of lines) expect(line.startsWith(`${path}: `)).toBe(true);
     expect(error.message).toContain('tz: must be an IANA time zone such as "Asia/Seoul"');
     expect(error.message).toContain('(got "Mars/Olympus")');
-    expect(error.message).toContain('heartbeat_sec: must be a number greater than 0 (got "5")');
+    expect(error.message).toContain('heartbeat_sec: must be a number greater than 0, at most 3600 seconds (got "5")');
     expect(error.message).toContain('log_level: must be one of "fatal", "error", "warn", "info", "debug", "trace" (got "verbose")');
     expect(error.message).toContain("max_serial: must be an integer 1-1000 (got 0)");
     expect(error.message).toContain("secrets.API_SECRET: must be a string");
@@ -196,5 +196,23 @@ describe("loadConfig", () => {
   test("the whole file must be an object", () => {
     const path = writeConfig("[]");
     expect(configError(() => load()).message).toBe(`${path}: must be a JSON object of settings (got an empty array)`);
+  });
+});
+
+describe("durations in the config are bounded", () => {
+  test("a heartbeat, cut-off or history that no timer or date could hold is refused with the ceiling", () => {
+    const bad = (raw: Record<string, unknown>) => {
+      try {
+        validateConfig(raw, "c.json");
+        return null;
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(bad({ heartbeat_sec: 1e9 })).toContain("heartbeat_sec: must be a number greater than 0, at most 3600 seconds");
+    expect(bad({ history_days: 1e12 })).toContain("history_days: must be a number greater than 0, at most 3660 days");
+    expect(bad({ catchup_window_sec: 1e15 })).toContain("catchup_window_sec: must be a number 0 or greater, at most 31622400 seconds (366 days)");
+    expect(bad({ shutdown_timeout_sec: 86_400 })).toContain("shutdown_timeout_sec: must be a number greater than 0, at most 3600 seconds");
+    expect(bad({ heartbeat_sec: 5, dead_after_sec: 15, history_days: 3660 })).toBeNull();
   });
 });
