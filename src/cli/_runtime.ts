@@ -6,7 +6,8 @@ import { httpSettings, loadConfig, secretScope, type ResolvedConfig } from "../c
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import { systemClock } from "../core/clock.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
-import { createRedactor, redactUri } from "../core/redact.ts";
+import { createRedactor } from "../core/redact.ts";
+import { redactMongoUri } from "../store/uri-redact.ts";
 import { isAlive } from "../control/machines.ts";
 import { openStore } from "../store/index.ts";
 import type { Store } from "../store/types.ts";
@@ -61,7 +62,7 @@ export async function withStore<T>(fn: (rt: Runtime & { store: Store }) => Promi
   const rt = loadRuntime();
   const choice = describeStoreChoice(rt.config);
   if (choice) rt.log.info(choice);
-  if (rt.config.store.kind === "mongo") rt.log.info(`connecting to ${redactUri(rt.config.store.uri)} (timeout ${STORE_CONNECT_TIMEOUT_MS / 1000} s)`);
+  if (rt.config.store.kind === "mongo") rt.log.info(`connecting to ${redactMongoUri(rt.config.store.uri)} (timeout ${STORE_CONNECT_TIMEOUT_MS / 1000} s)`);
   const store = await openStore(rt.config.store, { waitForServerMs: STORE_CONNECT_TIMEOUT_MS });
   try {
     return await fn({ ...rt, store });

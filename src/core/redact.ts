@@ -126,8 +126,3 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** `mongodb://user:secret@host` → `mongodb://user:***@host`, for status output and logs. */
-export function redactUri(uri: string): string {
-  // Greedy up to the last `@` before the path: a hand-written password may contain an unescaped `@`.
-  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]+:)([^/?#]*)@/i, `$1${MASK}@`);
-}
