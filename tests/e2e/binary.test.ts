@@ -76,7 +76,11 @@ async function endToEnd(job: string, edit: (config: Record<string, unknown>) => 
   expect(init.stderr).toBe("");
   expect(init.exitCode).toBe(0);
   writeFileSync(configPath, JSON.stringify(edit(JSON.parse(readFileSync(configPath, "utf8"))), null, 2), { mode: 0o600 });
-  expect(readdirSync(folder).sort()).toEqual(["fleetcron", "fleetcron.config.json"]);
+  // Beside the config, the example jobs its "next:" line names: built into the binary, so they exist here.
+  expect(readdirSync(folder).sort()).toEqual(["fleetcron", "fleetcron.config.json", "jobs.example.json"]);
+  expect(init.stdout).toContain(`jobs apply ${join(folder, "jobs.example.json")}`);
+  const example = spawn(["jobs", "validate", join(folder, "jobs.example.json")]);
+  expect({ code: example.exitCode, out: example.stdout }).toMatchObject({ code: 0 });
 
   const path = `/${job.replaceAll(" ", "-")}`;
   const jobsFile = join(work, "jobs.json");

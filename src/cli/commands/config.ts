@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import jobsExample from "../../../config/jobs.example.json" with { type: "json" };
 import { exampleConfig } from "../../config/example.ts";
 import { FleetCronError, EXIT_FAILED } from "../../core/errors.ts";
 import { createPrivateFile } from "../../core/private-files.ts";
@@ -19,7 +20,17 @@ const init = defineCommand({
   run({ args }) {
     const path = resolve((args.path as string | undefined) ?? "fleetcron.config.json");
     writeConfigFile(path, `${JSON.stringify(exampleConfig(), null, 2)}\n`, Boolean(args.force));
-    output({ path }, () => `wrote ${path}\nnext: fleetcron --config ${path} jobs apply config/jobs.example.json && fleetcron --config ${path} run`);
+    // The example jobs beside it (built into the binary, so they exist wherever the binary runs);
+    // an existing file of that name is kept, never overwritten.
+    const jobs = join(dirname(path), "jobs.example.json");
+    const wroteJobs = createPrivateFile(jobs, `${JSON.stringify(jobsExample, null, 2)}\n`);
+    output({ path, jobs_example: jobs, jobs_example_written: wroteJobs }, () =>
+      [
+        `wrote ${path}`,
+        wroteJobs ? `wrote ${jobs} (example jobs)` : `kept ${jobs} (it exists already)`,
+        `next: fleetcron --config ${path} jobs apply ${jobs} && fleetcron --config ${path} run`,
+      ].join("\n"),
+    );
   },
 });
 
