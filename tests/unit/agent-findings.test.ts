@@ -103,7 +103,7 @@ describe("review findings", () => {
     // 09:00 Seoul is 00:00 UTC; the old 09:00 UTC placement did not fire.
     expect(h.calls.map((c) => new Date(c.at).toISOString())).toEqual(["2026-01-06T00:00:00.000Z"]);
     expect((await h.store.listAcks("cfg-1")).map((a) => a.machine_id)).toEqual(["a"]);
-  });
+  }, 30_000);
 
   test("f: a smaller max_concurrent_runs keeps every waiter and never counts below zero", async () => {
     const slots = new Slots(2);
