@@ -82,3 +82,9 @@ export async function addBullmqJob(prefix: string, queue: string, data: Record<s
     await q.close();
   }
 }
+
+/** The Redis server's process id (for its CPU time), or null. */
+export function redisServerPid(): number | null {
+  const pid = Number(/process_id:(\d+)/.exec(redisCli(["info", "server"]).out)?.[1]);
+  return pid > 0 ? pid : null;
+}

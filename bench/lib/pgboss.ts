@@ -73,3 +73,10 @@ export async function sendPgbossJob(schema: string, queue: string, data: Record<
     await boss.stop({ graceful: false, close: true });
   }
 }
+
+/** PostgreSQL server processes serving workers whose application_name starts with `prefix` (for their CPU time). */
+export function pgbossBackendPids(prefix: string): number[] {
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) return [];
+  const r = psql(`SELECT pid FROM pg_stat_activity WHERE application_name LIKE '${prefix}%'`);
+  return r.ok ? r.out.split("\n").map((l) => Number(l.trim())).filter((n) => n > 0) : [];
+}

@@ -58,7 +58,7 @@ await boss.work<Data>(s.queue, { ...(s.tight ? tightWork : {}), includeMetadata:
 process.stdout.write("ready\n");
 
 const stop = async () => {
-  await boss.stop({ graceful: false, wait: false }).catch(() => {});
+  await boss.stop({ graceful: false, close: true }).catch(() => {});
   process.exit(0);
 };
 process.on("SIGTERM", stop);
