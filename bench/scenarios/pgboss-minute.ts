@@ -100,8 +100,8 @@ export async function startPgbossMinuteTrack(ctx: Context, want: { lateness: boo
     }
   })();
 
-  return {
-    async finish() {
+  let finished: Promise<{ lateness: LatenessResult[]; failover: FailoverResult | null }> | null = null;
+  const finish = async () => {
       const counted = () => Math.max(0, Math.floor((Date.now() - SETTLE_MS - from) / MINUTE) + 1);
       const enough = () => (!want.lateness || counted() >= plan.minuteInstants) && (!fo || samples.length >= plan.minuteKills);
       if (!enough()) {
@@ -140,8 +140,18 @@ export async function startPgbossMinuteTrack(ctx: Context, want: { lateness: boo
       await Promise.all(rows.flatMap((r) => r.workers.map((w) => w.kill())));
       for (const r of rows) dropPgbossSchema(r.schema);
       return { lateness, failover };
-    },
   };
+  const track: MinuteTrack = { finish: () => (finished ??= finish()) };
+  // Quick: stop as soon as the plan's minutes and kills are in, so these workers do not share the
+  // cores with the scenarios after that any longer than needed; a full run keeps them to the end.
+  if (plan.quick) {
+    const counted = () => Math.floor((Date.now() - SETTLE_MS - from) / MINUTE) + 1;
+    void waitFor(() => finished !== null || ((!want.lateness || counted() >= plan.minuteInstants) && (!fo || samples.length >= plan.minuteKills)), 30 * MINUTE, 1000).then(() => {
+      if (!finished) log("pg-boss every-minute rows: measured what the quick plan asks; stopping their workers");
+      void track.finish().catch(() => {});
+    });
+  }
+  return track;
 }
 
 /** Whole minutes in [from, to) with no arrival. */
