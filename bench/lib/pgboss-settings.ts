@@ -1,7 +1,7 @@
 /**
  * pg-boss settings the bench uses, shared by its worker process and the report's "settings" column.
  * Defaults (pg-boss 12): a cron pass every 30 s, the cron worker polls every 5 s, workers poll every
- * 2 s one job at a time, a job dead worker's job is retried when it expires (15 min), supervise and
+ * 2 s one job at a time, a dead worker's job is retried when it expires (15 min), supervise and
  * monitor passes every 60 s. Tight: each at its documented minimum.
  */
 export const tightInstance = {

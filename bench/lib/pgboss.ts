@@ -1,5 +1,5 @@
 import { PgBoss } from "pg-boss";
-import { PG_HOST, PG_PORT, PG_USER, pgUrl } from "./postgres.ts";
+import { ADMIN_DB, pgUrl, psql } from "./postgres.ts";
 import { tightQueue } from "./pgboss-settings.ts";
 
 /**
@@ -7,22 +7,12 @@ import { tightQueue } from "./pgboss-settings.ts";
  * existing `test` database, named `fcbench_<pid>_<label>`, and drops it (CASCADE) when done, also on
  * exit after a failure. Nothing else in that database is touched.
  */
-const ADMIN_DB = process.env.BENCH_PG_ADMIN_DB ?? "test";
 export const pgbossUrl = () => pgUrl(ADMIN_DB);
 
 const created = new Set<string>();
 
 export function pgbossSchema(label: string): string {
   return `fcbench_${process.pid}_${label}`.toLowerCase().replace(/[^a-z0-9_]/g, "_").slice(0, 63);
-}
-
-function psql(sql: string): { ok: boolean; out: string } {
-  const r = Bun.spawnSync(["psql", "-h", PG_HOST, "-p", String(PG_PORT), "-U", PG_USER, "-d", ADMIN_DB, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-c", sql], {
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { ...process.env, PGCONNECT_TIMEOUT: "5" },
-  });
-  return { ok: r.exitCode === 0, out: `${r.stdout.toString()}${r.stderr.toString()}`.trim() };
 }
 
 export function dropPgbossSchema(schema: string): void {
