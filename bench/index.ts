@@ -26,7 +26,8 @@ import { launch } from "./lib/fleetcron.ts";
 import { pgServerVersion, pgUnavailable } from "./lib/postgres.ts";
 import { redisServerVersion, redisUnavailable } from "./lib/bullmq.ts";
 import { startPgbossMinuteTrack, type MinuteTrack } from "./scenarios/pgboss-minute.ts";
-import type { FailoverResult } from "./scenarios/failover.ts";
+import type { FailoverResult, TakeoverResult } from "./scenarios/failover.ts";
+import type { IdleResult } from "./scenarios/idle.ts";
 import type { LatenessResult } from "./scenarios/lateness.ts";
 import { ensureFerret, ferretKinds } from "./lib/stores.ts";
 import { startSink } from "./lib/sink.ts";
@@ -186,6 +187,17 @@ try {
   await ctx.ferret.stop();
   await ctx.ferretPg?.stop();
   rmSync(tmp, { recursive: true, force: true });
+}
+
+// A peer whose server did not answer (or was left out) gets a row that says so in each table.
+for (const [system, store, note] of [["pg-boss", "PostgreSQL", pgbossNote], ["BullMQ", "Redis", bullmqNote]] as const) {
+  if (!note) continue;
+  const settings = `not run: ${note}`;
+  if (Array.isArray(results.lateness)) (results.lateness as LatenessResult[]).push({ system, store, agents: 0, settings, due: 0, n: 0, p50_ms: null, p99_ms: null, max_ms: null, min_ms: null, missed: 0, duplicates: 0, by_machine: {}, cpu_pct: null });
+  const fo = results.failover as { failover?: FailoverResult[]; takeover?: TakeoverResult[] } | undefined;
+  if (Array.isArray(fo?.failover)) fo.failover.push({ system, settings: "—", kills: 0, samples: [], median_lateness_ms: null, median_gap_ms: null, max_lateness_ms: null, missed: 0, duplicates: 0, note: settings });
+  if (Array.isArray(fo?.takeover)) fo.takeover.push({ system, settings: "—", samples_ms: [], median_ms: null, note: settings });
+  if (Array.isArray(results.idle)) (results.idle as IdleResult[]).push({ system, settings, store, jobs: 0, window_s: 0, cpu_pct: null, rss_start_mb: null, rss_mb: null, rss_max_mb: null, store_ops_per_min: null, store_ops_how: settings });
 }
 
 load.end = loadavg();
