@@ -3,7 +3,7 @@ import { bullmqPrefix } from "../../bench/lib/bullmq.ts";
 import { pgbossSchema } from "../../bench/lib/pgboss.ts";
 import type { Arrival } from "../../bench/lib/sink.ts";
 import { peerBurstRatios, peerFailoverRatios, peerLatenessRatios } from "../../bench/report.ts";
-import type { BurstResult } from "../../bench/scenarios/burst.ts";
+import { rowOrder, type BurstResult } from "../../bench/scenarios/burst.ts";
 import type { FailoverResult } from "../../bench/scenarios/failover.ts";
 import type { LatenessResult } from "../../bench/scenarios/lateness.ts";
 import { summarizeMinutes } from "../../bench/scenarios/pgboss-minute.ts";
@@ -87,5 +87,38 @@ describe("bench peers: the report's ratio lines name every peer", () => {
     expect(line).toContain("1000 jobs, FleetCron SQLite ×3: 10.0× BullMQ (tight) ×3, 200.0× pg-boss (tight) ×1 (not all delivered in its cap)");
     expect(line).not.toContain("FerretDB-sqlite ×3");
     expect(peerBurstRatios([b("BullMQ (tight)", "Redis", 1, 5000, 900, 5.5)])).toContain("5000 jobs: no FleetCron row of that size");
+  });
+});
+
+describe("bench peers: burst rows", () => {
+  test("come out in the usual order whatever order the cases ran in around the pg-boss minutes", () => {
+    const row = (system: string, store: BurstResult["store"], agents: number, jobs: number): BurstResult => ({ system, store, agents, jobs, delivered: 0, duplicates: 0, all_delivered_s: null, first_delivery_ms: null, p50_ms: null, p99_ms: null, claims_per_s: null, deliveries_per_s: null, setup_s: 0 });
+    const ran = [
+      row("pg-boss (tight)", "PostgreSQL", 3, 1000),
+      row("FleetCron", "ferretdb-pg", 3, 100),
+      row("BullMQ (default)", "Redis", 1, 1000),
+      row("FleetCron", "sqlite", 3, 1000),
+      row("Agenda (tight)", "ferretdb", 1, 100),
+      row("BullMQ (tight)", "Redis", 3, 1000),
+      row("FleetCron", "ferretdb", 1, 100),
+      row("FleetCron", "sqlite", 1, 10000),
+      row("FleetCron", "sqlite", 1, 1000),
+      row("BullMQ (tight)", "Redis", 1, 5000),
+      row("BullMQ (tight)", "Redis", 1, 1000),
+    ];
+    const sorted = [...ran].sort((a, b) => rowOrder(a).localeCompare(rowOrder(b))).map((x) => `${x.system} ${x.store} ×${x.agents} ${x.jobs}`);
+    expect(sorted).toEqual([
+      "FleetCron sqlite ×1 1000",
+      "FleetCron sqlite ×3 1000",
+      "FleetCron sqlite ×1 10000",
+      "FleetCron ferretdb ×1 100",
+      "FleetCron ferretdb-pg ×3 100",
+      "Agenda (tight) ferretdb ×1 100",
+      "BullMQ (tight) Redis ×1 1000",
+      "BullMQ (tight) Redis ×3 1000",
+      "BullMQ (default) Redis ×1 1000",
+      "BullMQ (tight) Redis ×1 5000",
+      "pg-boss (tight) PostgreSQL ×3 1000",
+    ]);
   });
 });
