@@ -237,7 +237,7 @@ async function bullmqBurst(ctx: Context, tight: boolean, workers: number, n: num
   const setupStart = Date.now();
   try {
     await Promise.all(procs.map((p) => p.ready()));
-    const at = nextSecond(1500 + n * 0.5);
+    const at = nextSecond(1000 + n * 0.5);
     await setupBullmq(prefix, "burst", Array.from({ length: n }, (_, i) => ({ id: `b${i}`, pattern: cronFor(at), data: { i } })));
     const setup = (Date.now() - setupStart) / 1000;
     if (Date.now() > at - 200) throw new Error(`the ${n} schedulers were written only ${Date.now() - at} ms after their instant`);
@@ -279,12 +279,12 @@ function pgbossBurstCase(ctx: Context, tight: boolean, workers: number, n: numbe
       ctx.sink.clear(sys);
       try {
         // A case before this one ran long: the schedules move to the next minute.
-        while (Date.now() > minute - 3000) {
+        while (Date.now() > minute - 2000) {
           minute += 60_000;
           log(`${sys}: late for the minute; schedules moved to ${new Date(minute).toISOString()}`);
           await setupPgboss(schema, "burst", tight, schedules(minute));
         }
-        await sleep(minute - 2500 - Date.now());
+        await sleep(minute - 1500 - Date.now());
         procs = Array.from({ length: workers }, (_, i) => startPgboss({ url: pgbossUrl(), schema, name: `${sys}-${"abc"[i]}`, sink: ctx.sink.url, sys, queue: "burst", tight, max: 8 }));
         await Promise.all(procs.map((p) => p.ready()));
         log(`${sys}: ${n} schedules due in the minute ${new Date(minute).toISOString()}`);
@@ -369,9 +369,9 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
       results.push(peerRow(system, "PostgreSQL", workers, n, `failed: ${(error as Error).message.split("\n")[0]}`));
       continue;
     }
-    // Any case that fits before the minute (with 3 s to spare for starting the pg-boss workers), in order.
+    // Any case that fits before the minute (with 2 s to spare for starting the pg-boss workers), in order.
     for (let i = 0; i < cases.length; ) {
-      if (minute - Date.now() > cases[i]!.estimateMs + 3000) await cases.splice(i, 1)[0]!.run();
+      if (minute - Date.now() > cases[i]!.estimateMs + 2000) await cases.splice(i, 1)[0]!.run();
       else i++;
     }
     await attempt(system, "PostgreSQL", workers, n, () => mc.run(minute));
