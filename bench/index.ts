@@ -5,21 +5,30 @@
  * for the run twice (its SQLite handler, and its PostgreSQL handler on a throwaway database of the
  * local PostgreSQL), FleetCron agents are real processes (each with its own FLEETCRON_HOME), and the
  * peers (Agenda on the same FerretDB, croner as the timer floor) run in the same run, side by side
- * where the measure allows. Prints tables and writes bench/results/<timestamp>.json.
+ * where the measure allows; so do pg-boss 12 (on the local PostgreSQL, a schema per case) and BullMQ 6
+ * (on the local Redis, a key prefix per case), each as worker processes of their own (issue 16).
+ * pg-boss's cron has minute precision: its lateness and failover rows are every-minute ones measured
+ * in the background from before idle to the end of failover (bench/scenarios/pgboss-minute.ts).
+ * Prints tables and writes bench/results/<timestamp>.json.
  *
  * Flags: --quick · --only binary,idle,lateness,fleet,failover,burst · --bin PATH (a compiled
  * fleetcron instead of `bun src/main.ts`) · --burst-sizes 1000,5000 (SQLite and FerretDB) ·
  * --burst-sizes-ferretdb N,… · --burst-cap-sec N · --lateness-sec N · --idle-sec N · --kills N ·
- * --fleet-sec N · --fleet-jobs 1,50 · --no-pg (no FerretDB-pg rows) ·
+ * --fleet-sec N · --fleet-jobs 1,50 · --no-pg (no FerretDB-pg rows) · --no-pgboss · --no-bullmq ·
  * --profile (CPU-profile the agent of the largest FerretDB burst; bun --cpu-prof).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { FULL_PLAN, QUICK_PLAN, type Context, type Plan } from "./lib/context.ts";
 import { startFerret, type Ferret } from "./lib/ferret.ts";
 import { launch } from "./lib/fleetcron.ts";
 import { pgServerVersion, pgUnavailable } from "./lib/postgres.ts";
+import { redisServerVersion, redisUnavailable } from "./lib/bullmq.ts";
+import { startPgbossMinuteTrack, type MinuteTrack } from "./scenarios/pgboss-minute.ts";
+import type { FailoverResult, TakeoverResult } from "./scenarios/failover.ts";
+import type { IdleResult } from "./scenarios/idle.ts";
+import type { LatenessResult } from "./scenarios/lateness.ts";
 import { ensureFerret, ferretKinds } from "./lib/stores.ts";
 import { startSink } from "./lib/sink.ts";
 import { loadavg, log, machineInfo } from "./lib/util.ts";
@@ -54,7 +63,15 @@ function parseArgs(argv: string[]) {
   if (flag("profile")) plan.profileBurst = true;
   const only = value("only")?.split(",") as Scenario[] | undefined;
   for (const s of only ?? []) if (!ALL.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${ALL.join(", ")})`);
-  return { plan, only: only ?? [...ALL], bin: value("bin"), pg: !flag("no-pg") };
+  return { plan, only: only ?? [...ALL], bin: value("bin"), pg: !flag("no-pg"), pgboss: !flag("no-pgboss"), bullmq: !flag("no-bullmq") };
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(resolve(import.meta.dir, "../node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+  } catch {
+    return "?";
+  }
 }
 
 function gitRevision(): string {
@@ -68,7 +85,7 @@ function gitRevision(): string {
   }
 }
 
-const { plan, only, bin, pg } = parseArgs(process.argv.slice(2));
+const { plan, only, bin, pg, pgboss, bullmq } = parseArgs(process.argv.slice(2));
 if (bin) launch.bin = resolve(bin);
 
 const resultsDir = resolve(import.meta.dir, "results");
@@ -96,6 +113,10 @@ else {
     log(`no FerretDB-pg rows: ${(error as Error).message}`);
   }
 }
+// The peers on PostgreSQL and Redis: a row that says why, when the server does not answer.
+const pgbossNote = pgboss ? pgUnavailable() : "--no-pgboss";
+const bullmqNote = bullmq ? redisUnavailable() : "--no-bullmq";
+for (const [peer, note] of [["pg-boss", pgbossNote], ["BullMQ", bullmqNote]] as const) if (note) log(`no ${peer} rows: ${note}`);
 let dbCounter = 0;
 const ctx: Context = {
   plan,
@@ -103,6 +124,7 @@ const ctx: Context = {
   ferret,
   ferretPg,
   ...(ferretPg ? {} : { pgNote: pgNote ?? "FerretDB with the PostgreSQL handler did not start" }),
+  peerNotes: { pgboss: pgbossNote, bullmq: bullmqNote },
   tmp,
   resultsDir,
   db: (prefix) => `${prefix}_${++dbCounter}`.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 60),
@@ -126,18 +148,56 @@ const run = async (name: Scenario, fn: () => Promise<unknown>) => {
   log(`── ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 };
 
+// pg-boss's every-minute rows run beside idle, lateness, fleet and failover, and join their results.
+let track: MinuteTrack | null = null;
+const trackWants = { lateness: only.includes("lateness"), failover: only.includes("failover") };
+const finishTrack = async () => {
+  if (!track) return;
+  const t = track;
+  track = null;
+  try {
+    const rows = await t.finish();
+    if (Array.isArray(results.lateness)) (results.lateness as LatenessResult[]).push(...rows.lateness);
+    const fo = results.failover as { failover?: FailoverResult[] } | undefined;
+    if (rows.failover && Array.isArray(fo?.failover)) fo.failover.push(rows.failover);
+  } catch (error) {
+    log(`pg-boss every-minute rows failed: ${(error as Error).stack ?? error}`);
+    results.pgboss_minute = { error: String((error as Error).message ?? error) };
+  }
+};
 try {
   await run("binary", () => binary());
+  if (!pgbossNote && (trackWants.lateness || trackWants.failover)) {
+    try {
+      track = await startPgbossMinuteTrack(ctx, trackWants);
+    } catch (error) {
+      log(`pg-boss every-minute rows not started: ${(error as Error).message}`);
+      results.pgboss_minute = { error: String((error as Error).message ?? error) };
+    }
+  }
   await run("idle", () => idle(ctx));
   await run("lateness", () => lateness(ctx));
   await run("fleet", () => fleetLoad(ctx));
   await run("failover", () => failover(ctx));
+  await finishTrack();
   await run("burst", () => burst(ctx));
 } finally {
+  await finishTrack().catch(() => {});
   await sink.stop();
   await ctx.ferret.stop();
   await ctx.ferretPg?.stop();
   rmSync(tmp, { recursive: true, force: true });
+}
+
+// A peer whose server did not answer (or was left out) gets a row that says so in each table.
+for (const [system, store, note] of [["pg-boss", "PostgreSQL", pgbossNote], ["BullMQ", "Redis", bullmqNote]] as const) {
+  if (!note) continue;
+  const settings = `not run: ${note}`;
+  if (Array.isArray(results.lateness)) (results.lateness as LatenessResult[]).push({ system, store, agents: 0, settings, due: 0, n: 0, p50_ms: null, p99_ms: null, max_ms: null, min_ms: null, missed: 0, duplicates: 0, by_machine: {}, cpu_pct: null });
+  const fo = results.failover as { failover?: FailoverResult[]; takeover?: TakeoverResult[] } | undefined;
+  if (Array.isArray(fo?.failover)) fo.failover.push({ system, settings: "—", kills: 0, samples: [], median_lateness_ms: null, median_gap_ms: null, max_lateness_ms: null, missed: 0, duplicates: 0, note: settings });
+  if (Array.isArray(fo?.takeover)) fo.takeover.push({ system, settings: "—", samples_ms: [], median_ms: null, note: settings });
+  if (Array.isArray(results.idle)) (results.idle as IdleResult[]).push({ system, settings, store, jobs: 0, window_s: 0, cpu_pct: null, rss_start_mb: null, rss_mb: null, rss_max_mb: null, store_ops_per_min: null, store_ops_how: settings });
 }
 
 load.end = loadavg();
@@ -151,7 +211,12 @@ const doc = {
   machine: machineInfo(),
   loadavg: load,
   plan,
-  stores: { ferretdb: "FerretDB v1.24.2, SQLite handler", "ferretdb-pg": ferretPg ? `FerretDB v1.24.2, PostgreSQL handler (PostgreSQL ${pgServerVersion()})` : `not run: ${ctx.pgNote}` },
+  stores: {
+    ferretdb: "FerretDB v1.24.2, SQLite handler",
+    "ferretdb-pg": ferretPg ? `FerretDB v1.24.2, PostgreSQL handler (PostgreSQL ${pgServerVersion()})` : `not run: ${ctx.pgNote}`,
+    pgboss: pgbossNote ? `not run: ${pgbossNote}` : `pg-boss ${packageVersion("pg-boss")} on PostgreSQL ${pgServerVersion()} (127.0.0.1, a schema per case in database test)`,
+    bullmq: bullmqNote ? `not run: ${bullmqNote}` : `BullMQ ${packageVersion("bullmq")} (ioredis ${packageVersion("ioredis")}) on Redis ${redisServerVersion()} (127.0.0.1, a key prefix per case)`,
+  },
   ...(ctx.replacedStores ? { replaced_stores: ctx.replacedStores } : {}),
   results,
 };

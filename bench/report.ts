@@ -35,6 +35,51 @@ const verdict = (ok: boolean | null) => (ok === null ? "n/a" : ok ? "met" : "**n
 const ratio = (a: number | null | undefined, b: number | null | undefined, digits = 1) =>
   a === null || a === undefined || b === null || b === undefined ? "—" : b === 0 ? (a > 0 ? "∞ (peer: none)" : "—") : `${(a / b).toFixed(digits)}×`;
 
+const isPeer = (system: string) => system.startsWith("pg-boss") || system.startsWith("BullMQ");
+const rowName = (x: { system: string; agents: number; precision?: string }) => `${x.system} ×${x.agents}${x.precision === "minute" ? " (every minute)" : ""}`;
+
+/** FleetCron's p99 over each pg-boss and BullMQ row's p99 (issue 16). */
+export function peerLatenessRatios(rows: LatenessResult[]): string {
+  const peers = rows.filter((x) => isPeer(x.system));
+  if (!peers.length) return "No pg-boss or BullMQ rows in this run.";
+  const lines = rows
+    .filter((x) => x.system === "FleetCron")
+    .map((x) => `${storeLabel(x.store)} ×${x.agents}: ${peers.map((p) => `${ratio(x.p99_ms, p.p99_ms, 3)} ${rowName(p)}`).join(", ")}`);
+  return `FleetCron p99 / pg-boss and BullMQ p99 (below 1 = FleetCron ahead): ${lines.join("; ")}.`;
+}
+
+/** FleetCron's failover over each pg-boss and BullMQ row's; for a minute-precision row, the first occurrence's lateness instead of kill → delivery. */
+export function peerFailoverRatios(rows: FailoverResult[]): string {
+  const peers = rows.filter((x) => isPeer(x.system));
+  if (!peers.length) return "No pg-boss or BullMQ failover rows in this run.";
+  const lines = rows
+    .filter((x) => x.system === "FleetCron")
+    .map((x) => {
+      const each = peers.map((p) =>
+        p.note?.startsWith("minute precision")
+          ? `${ratio(x.median_lateness_ms, p.median_lateness_ms, 2)} ${p.system} (lateness of the first occurrence after the kill; its kill → delivery, ${f(p.median_gap_ms, " ms")}, is mostly the wait for the next minute)`
+          : `${ratio(x.median_gap_ms, p.median_gap_ms, 2)} ${p.system}`,
+      );
+      return `${x.settings.split(" (")[0]}: ${each.join(", ")}`;
+    });
+  return `FleetCron failover (kill → delivery, median) / pg-boss and BullMQ (below 1 = FleetCron ahead): ${lines.join("; ")}.`;
+}
+
+/** FleetCron's deliveries per second over each pg-boss and BullMQ row's of the same size. */
+export function peerBurstRatios(rows: BurstResult[]): string {
+  const lines: string[] = [];
+  for (const n of [...new Set(rows.filter((x) => isPeer(x.system)).map((x) => x.jobs))]) {
+    const peers = rows.filter((x) => x.jobs === n && isPeer(x.system));
+    const mine = rows.filter((x) => x.jobs === n && x.system === "FleetCron");
+    if (!mine.length) {
+      lines.push(`${n} jobs: no FleetCron row of that size`);
+      continue;
+    }
+    for (const x of mine) lines.push(`${n} jobs, FleetCron ${storeLabel(x.store)} ×${x.agents}: ${peers.map((p) => `${ratio(x.deliveries_per_s, p.deliveries_per_s)} ${p.system} ×${p.agents}${p.all_delivered_s === null ? " (not all delivered in its cap)" : ""}`).join(", ")}`);
+  }
+  return lines.length ? `FleetCron deliveries per second / pg-boss and BullMQ (above 1 = FleetCron ahead; pg-boss's bursts are same-minute): ${lines.join("; ")}.` : "No pg-boss or BullMQ burst rows in this run.";
+}
+
 /** Attempts ≥ 2 among a burst's run records: re-runs after a lost lease (same Idempotency-Key). */
 function takeovers(records: Record<string, number> | undefined): string {
   const later = Object.entries(records ?? {}).filter(([k]) => k.includes("attempt"));
@@ -47,7 +92,7 @@ export function report(doc: Doc): string {
   const m = doc.machine;
   out.push(`## FleetCron bench — ${doc.mode} run, ${doc.started}`);
   out.push(`Machine: ${m.cpu}, ${m.cores} cores, ${m.mem_mb} MB RAM, ${m.os} (kernel ${m.kernel}), Bun ${m.bun}. Agents: ${doc.agent} at ${doc.revision ?? "?"}. Load average (1/5/15 min) at start: ${doc.loadavg.start}; at end: ${doc.loadavg.end}. Took ${doc.duration_s} s. Command: \`${doc.command}\`.`);
-  if (doc.stores) out.push(`Stores: FerretDB-sqlite = ${doc.stores.ferretdb}; FerretDB-pg = ${doc.stores["ferretdb-pg"]}; SQLite = FleetCron's embedded store (one file, all agents on this machine).`);
+  if (doc.stores) out.push(`Stores: FerretDB-sqlite = ${doc.stores.ferretdb}; FerretDB-pg = ${doc.stores["ferretdb-pg"]}; SQLite = FleetCron's embedded store (one file, all agents on this machine).${doc.stores.pgboss ? ` Peers: pg-boss = ${doc.stores.pgboss}; BullMQ = ${doc.stores.bullmq}.` : ""}`);
   const targets: string[][] = [];
 
   if (r.lateness && Array.isArray(r.lateness)) {
@@ -55,7 +100,7 @@ export function report(doc: Doc): string {
     out.push(
       table(
         ["system", "store", "agents", "settings", "occurrences", "p50", "p99", "max", "missed", "dup", "per agent", "CPU"],
-        r.lateness.map((x) => [x.system, storeLabel(x.store), x.agents, x.settings, `${x.n}/${x.due}`, f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.max_ms, " ms"), x.missed, x.duplicates, x.per_agent ?? "", f(x.cpu_pct, " %")]),
+        r.lateness.map((x) => [x.system, storeLabel(x.store), x.agents, x.settings, `${x.n}/${x.due}${x.precision === "minute" ? " minutes" : ""}`, f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.max_ms, " ms"), x.missed, x.duplicates, x.per_agent ?? "", f(x.cpu_pct, " %")]),
       ),
     );
     const floor = r.lateness.find((x) => x.system.startsWith("croner"));
@@ -66,6 +111,7 @@ export function report(doc: Doc): string {
       .filter((x) => x.system === "FleetCron")
       .map((x) => `${storeLabel(x.store)} ×${x.agents}: p99 ${ratio(x.p99_ms, floor?.p99_ms)} the croner floor, ${ratio(x.p99_ms, agendaFast?.p99_ms, 2)} Agenda (100 ms), ${ratio(x.p99_ms, agenda?.p99_ms, 2)} Agenda (tight), ${ratio(x.p99_ms, agendaDefault?.p99_ms, 3)} Agenda (default)`);
     out.push(`\nFleetCron/peer p99 ratios: ${ratios.join("; ")}.`);
+    out.push(`\n${peerLatenessRatios(r.lateness)}`);
     // Issue 10: with 3 agents on FerretDB, p99 ≤ 1.3× the croner floor of the same run, and ahead of every Agenda setting in it.
     const agendas = r.lateness.filter((x) => x.system.startsWith("Agenda"));
     for (const x of r.lateness.filter((x) => x.system === "FleetCron" && x.agents === 3 && storeLabel(x.store).startsWith("FerretDB"))) {
@@ -130,6 +176,7 @@ export function report(doc: Doc): string {
     const agTight = r.failover.failover.find((x) => x.system === "Agenda (tight)");
     const agDefault = r.failover.failover.find((x) => x.system === "Agenda (default)");
     const fcDefault = r.failover.failover.find((x) => x.settings.startsWith("defaults"));
+    out.push(`\n${peerFailoverRatios(r.failover.failover)}`);
     out.push(
       `\nFleetCron/Agenda failover (kill → delivery): step 1 vs Agenda tight ${ratio(fcTight?.median_gap_ms, agTight?.median_gap_ms, 2)}; defaults vs Agenda defaults ${agDefault?.kills ? ratio(fcDefault?.median_gap_ms, agDefault?.median_gap_ms, 3) : `< ${ratio(fcDefault?.median_gap_ms, 600_000, 3)} (Agenda's default lock lifetime is 600 s; not reached in the cap)`}.`,
     );
@@ -140,7 +187,7 @@ export function report(doc: Doc): string {
     out.push(
       table(
         ["jobs", "system", "store", "agents", "delivered", "all delivered after", "first", "p50", "p99", "claims/s", "deliveries/s", "dup", "per agent", "store requests / occurrence", "CPU s: agents / store", "note"],
-        r.burst.map((x) => [x.jobs, x.system, storeLabel(x.store), x.agents, x.delivered, f(x.all_delivered_s, " s"), f(x.first_delivery_ms, " ms", 0), f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.claims_per_s), f(x.deliveries_per_s), x.duplicates, x.per_agent ?? "", f(x.store_ops_per_occurrence?.total), `${f(x.agent_cpu_s)} / ${f(x.store_cpu_s)}`, [x.note, takeovers(x.run_records)].filter(Boolean).join("; ")]),
+        r.burst.map((x) => [x.jobs, x.system, storeLabel(x.store), x.agents, x.delivered, f(x.all_delivered_s, " s"), f(x.first_delivery_ms, " ms", 0), f(x.p50_ms, " ms"), f(x.p99_ms, " ms"), f(x.claims_per_s), f(x.deliveries_per_s), x.duplicates, x.per_agent ?? "", f(x.store_ops_per_occurrence?.total), `${f(x.agent_cpu_s)} / ${f(x.store_cpu_s)}`, [x.settings, x.note, takeovers(x.run_records)].filter(Boolean).join("; ")]),
       ),
     );
     const ratios: string[] = [];
@@ -155,6 +202,7 @@ export function report(doc: Doc): string {
       if (fc3 && ag) targets.push([`≥ 10× Agenda (tight)'s deliveries per second (${n} jobs, FerretDB-sqlite, FleetCron 3 agents)`, ratio(fc3.deliveries_per_s, ag.deliveries_per_s), verdict(fc3.deliveries_per_s !== null && ag.deliveries_per_s !== null ? fc3.deliveries_per_s >= 10 * ag.deliveries_per_s : null)]);
     }
     out.push(`\nFleetCron (FerretDB, 1 agent) / Agenda (FerretDB, 1 worker) deliveries per second: ${ratios.join("; ")}.`);
+    out.push(`\n${peerBurstRatios(r.burst)}`);
     // Issue 10: 10,000 on SQLite and 1,000 on FerretDB, 3 agents, all delivered ≤ 3 s after the instant
     // (a smaller burst is held to the same rate); with `spread`, each agent 33 % ± 10 % of a burst.
     for (const [store, size] of [["sqlite", 10000], ["ferretdb", 1000], ["ferretdb-pg", 1000]] as const) {
@@ -176,11 +224,12 @@ export function report(doc: Doc): string {
     out.push(`\n### Idle — one agent with 1,000 jobs due hourly, none due in the window`);
     out.push(
       table(
-        ["store", "window", "CPU (one core)", "RSS (start / end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
-        r.idle.map((x) => [storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
+        ["system", "settings", "store", "window", "CPU (one core)", "RSS (start / end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
+        r.idle.map((x) => [x.system ?? "FleetCron", x.settings ?? "defaults", storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
       ),
     );
-    for (const x of r.idle) targets.push([`idle < 1 % CPU and < 80 MB RSS (${storeLabel(x.store)})`, `${f(x.cpu_pct, " %")}, ${f(x.rss_max_mb, " MB")}`, verdict(x.cpu_pct === null || x.rss_max_mb === null ? null : x.cpu_pct < 1 && x.rss_max_mb < 80)]);
+    out.push(`\nPeers: one worker each with 1,000 hourly schedules (pg-boss \`schedule()\`, BullMQ \`upsertJobScheduler()\`), side by side with the agents; pg-boss's store CPU is the PostgreSQL backends serving that worker; Redis serves both BullMQ rows, so it has no figure of its own.`);
+    for (const x of r.idle.filter((x) => (x.system ?? "FleetCron") === "FleetCron")) targets.push([`idle < 1 % CPU and < 80 MB RSS (${storeLabel(x.store)})`, `${f(x.cpu_pct, " %")}, ${f(x.rss_max_mb, " MB")}`, verdict(x.cpu_pct === null || x.rss_max_mb === null ? null : x.cpu_pct < 1 && x.rss_max_mb < 80)]);
   }
 
   if (r.binary && "dist" in r.binary) {

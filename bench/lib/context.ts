@@ -26,6 +26,14 @@ export interface Plan {
   fleetLoadSec: number;
   /** Every-second jobs per fleet-load case, each case on 3 agents. */
   fleetLoadJobs: number[];
+  /** Burst sizes of the pg-boss and BullMQ peers, and the longest wait for one of their bursts. */
+  peerBurstSizes: number[];
+  peerBurstCapSec: number;
+  /** Workers of the pg-boss bursts (each one costs a wait for a minute boundary). */
+  pgbossBurstWorkers: number[];
+  /** pg-boss's every-minute rows: instants measured (at least), and kills of the worker that fired. */
+  minuteInstants: number;
+  minuteKills: number;
 }
 
 export interface Context {
@@ -39,6 +47,8 @@ export interface Context {
   pgNote?: string;
   /** FerretDBs that stopped answering and were replaced during the run (bench/lib/stores.ts). */
   replacedStores?: string[];
+  /** Why the pg-boss / BullMQ rows are not run (PostgreSQL / Redis not answering), or null when they are. */
+  peerNotes: { pgboss: string | null; bullmq: string | null };
   /** A fresh database name on the shared FerretDB. */
   db(prefix: string): string;
   /** Where temporary stores live. */
@@ -62,6 +72,11 @@ export const QUICK_PLAN: Plan = {
   profileBurst: false,
   fleetLoadSec: 12,
   fleetLoadJobs: [1, 50],
+  peerBurstSizes: [1000],
+  peerBurstCapSec: 40,
+  pgbossBurstWorkers: [3],
+  minuteInstants: 2,
+  minuteKills: 1,
 };
 
 export const FULL_PLAN: Plan = {
@@ -79,4 +94,9 @@ export const FULL_PLAN: Plan = {
   profileBurst: false,
   fleetLoadSec: 60,
   fleetLoadJobs: [1, 50],
+  peerBurstSizes: [1000, 5000],
+  peerBurstCapSec: 120,
+  pgbossBurstWorkers: [1, 3],
+  minuteInstants: 5,
+  minuteKills: 5,
 };

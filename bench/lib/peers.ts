@@ -78,6 +78,35 @@ export interface AgendaSettings {
 export const startAgenda = (s: AgendaSettings): PeerProcess => spawnPeer(s.name, "agenda-worker.ts", { BENCH_AGENDA: JSON.stringify(s) });
 export const startCroner = (sink: string): PeerProcess => spawnPeer("croner", "croner-floor.ts", { BENCH_SINK: sink });
 
+export interface PgbossSettings {
+  url: string;
+  schema: string;
+  name: string;
+  sink: string;
+  sys: string;
+  queue: string;
+  tight: boolean;
+  /** Connections in the worker's pool (pg-boss's default is 10; several workers share PostgreSQL's 100). */
+  max?: number;
+  path?: string;
+}
+
+export const startPgboss = (s: PgbossSettings): PeerProcess => spawnPeer(s.name, "pgboss-worker.ts", { BENCH_PGBOSS: JSON.stringify(s) });
+
+export interface BullmqSettings {
+  redis: string;
+  prefix: string;
+  name: string;
+  sink: string;
+  sys: string;
+  queue: string;
+  tight: boolean;
+  concurrency?: number;
+  path?: string;
+}
+
+export const startBullmq = (s: BullmqSettings): PeerProcess => spawnPeer(s.name, "bullmq-worker.ts", { BENCH_BULLMQ: JSON.stringify(s) });
+
 /**
  * Agenda's settings. Defaults: processEvery 5 s, defaultLockLifetime 10 min, concurrency 5 per job
  * name and 20 in all. "Tight": a scan every second and FleetCron's concurrency (50). A shorter

@@ -7,12 +7,13 @@
 export const PG_HOST = process.env.BENCH_PG_HOST ?? "127.0.0.1";
 export const PG_PORT = Number(process.env.BENCH_PG_PORT ?? 5432);
 export const PG_USER = process.env.BENCH_PG_USER ?? "postgres";
-const ADMIN_DB = process.env.BENCH_PG_ADMIN_DB ?? "test";
+export const ADMIN_DB = process.env.BENCH_PG_ADMIN_DB ?? "test";
 
 /** Databases this process created and has not dropped yet (dropped on exit, also after a failure). */
 const created = new Set<string>();
 
-function psql(sql: string): { ok: boolean; out: string } {
+/** Runs one statement with psql on the admin database (`test`). */
+export function psql(sql: string): { ok: boolean; out: string } {
   try {
     const r = Bun.spawnSync(["psql", "-h", PG_HOST, "-p", String(PG_PORT), "-U", PG_USER, "-d", ADMIN_DB, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-c", sql], {
       stdout: "pipe",

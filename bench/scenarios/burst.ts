@@ -3,7 +3,11 @@ import { join } from "node:path";
 import { dropDb, Fleet, insertJobs, readRuns } from "../lib/fleetcron.ts";
 import type { Context } from "../lib/context.ts";
 import { ferretQuiet, storeCpu, storeCpuDelta, type Ferret } from "../lib/ferret.ts";
-import { AGENDA_DEFAULT, AGENDA_TIGHT, insertAgendaJobs, startAgenda } from "../lib/peers.ts";
+import { bullmqPrefix, dropBullmqPrefix, REDIS_URL, redisServerPid, setupBullmq } from "../lib/bullmq.ts";
+import { AGENDA_DEFAULT, AGENDA_TIGHT, insertAgendaJobs, startAgenda, startBullmq, startPgboss, type PeerProcess } from "../lib/peers.ts";
+import { dropPgbossSchema, pgbossBackendPids, pgbossSchema, pgbossUrl, setupPgboss } from "../lib/pgboss.ts";
+import { PGBOSS_DEFAULT_LABEL, PGBOSS_TIGHT_LABEL } from "../lib/pgboss-settings.ts";
+import { BULLMQ_DEFAULT_LABEL, BULLMQ_TIGHT_LABEL } from "../lib/bullmq-settings.ts";
 import { perAgent } from "../lib/sink.ts";
 import { ensureFerret, ferretKinds, ferretOf, freshStore, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
@@ -14,8 +18,10 @@ import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "
  */
 export interface BurstResult {
   system: string;
-  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler. */
-  store: StoreKind;
+  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler; the peers' PostgreSQL and Redis. */
+  store: StoreKind | "PostgreSQL" | "Redis";
+  /** The peer's settings (bench/lib/pgboss-settings.ts, bullmq-settings.ts). */
+  settings?: string;
   agents: number;
   jobs: number;
   delivered: number;
@@ -193,6 +199,106 @@ async function agendaBurst(ctx: Context, settings: "default" | "tight", n: numbe
   }
 }
 
+const storeCpuOf = (pids: number[]) => pids.reduce((sum, p) => sum + (cpuSeconds(p) ?? 0), 0);
+
+/** Waits until all `n` arrived or `capSec` after the instant; then the row's figures. */
+async function peerWatch(ctx: Context, sys: string, at: number, n: number, capSec: number, workers: PeerProcess[], storePids: () => number[]) {
+  const pids0 = storePids(); // before the instant: psql holds the event loop for some 30 ms
+  await sleep(at - Date.now() - 50);
+  const agentCpu0 = workers.map((w) => cpuSeconds(w.proc.pid) ?? 0);
+  const storeCpu0 = storeCpuOf(pids0);
+  await waitFor(() => new Set(ctx.sink.of(sys).map((a) => a.key)).size >= n, at - Date.now() + capSec * 1000, 100);
+  const agentCpu = workers.reduce((sum, w, i) => sum + (cpuSeconds(w.proc.pid) ?? 0) - agentCpu0[i]!, 0);
+  const storeCpuS = storeCpuOf(pids0) - storeCpu0;
+  await sleep(300); // late duplicates, if any, would show up here
+  const summary = summarizeArrivals(ctx, sys, at, n);
+  const split = perAgent(ctx.sink.of(sys), workers.map((w) => w.name));
+  log(`${sys}: ${summary.delivered}/${n} delivered, all in ${summary.all_delivered_s ?? "—"} s${workers.length > 1 ? `, per worker ${split.text}` : ""}`);
+  return {
+    ...summary,
+    // The peers record no claim time of their own: a job is claimed when a worker fetches it, just before its request.
+    claims_per_s: null,
+    agent_cpu_s: round(agentCpu, 2),
+    store_cpu_s: round(storeCpuS, 2),
+    ...(workers.length > 1 ? { per_agent: split.text } : {}),
+    ...(summary.all_delivered_s === null ? { note: `${summary.delivered} of ${n} within the ${capSec} s cap` } : {}),
+  };
+}
+
+/**
+ * BullMQ: N job schedulers (`upsertJobScheduler()`), each a daily cron at the same second (as
+ * FleetCron's N daily jobs), on 1 or 3 workers. The store CPU is the Redis server's.
+ */
+async function bullmqBurst(ctx: Context, tight: boolean, workers: number, n: number): Promise<BurstResult> {
+  const sys = `bullmq-${tight ? "tight" : "default"}-${workers}-${n}`;
+  const prefix = bullmqPrefix(sys);
+  const procs = Array.from({ length: workers }, (_, i) => startBullmq({ redis: REDIS_URL, prefix, name: `${sys}-${"abc"[i]}`, sink: ctx.sink.url, sys, queue: "burst", tight }));
+  ctx.sink.clear(sys);
+  const setupStart = Date.now();
+  try {
+    await Promise.all(procs.map((p) => p.ready()));
+    const at = nextSecond(1000 + n * 0.5);
+    await setupBullmq(prefix, "burst", Array.from({ length: n }, (_, i) => ({ id: `b${i}`, pattern: cronFor(at), data: { i } })));
+    const setup = (Date.now() - setupStart) / 1000;
+    if (Date.now() > at - 200) throw new Error(`the ${n} schedulers were written only ${Date.now() - at} ms after their instant`);
+    log(`${sys}: ${n} job schedulers due at ${new Date(at).toISOString()}`);
+    const redisPid = redisServerPid();
+    const figures = await peerWatch(ctx, sys, at, n, ctx.plan.peerBurstCapSec, procs, () => (redisPid ? [redisPid] : []));
+    return { system: `BullMQ (${tight ? "tight" : "default"})`, store: "Redis", settings: tight ? BULLMQ_TIGHT_LABEL : BULLMQ_DEFAULT_LABEL, agents: workers, jobs: n, setup_s: round(setup, 1)!, ...figures };
+  } finally {
+    await Promise.all(procs.map((p) => p.kill()));
+    ctx.sink.clear(sys);
+    dropBullmqPrefix(prefix);
+  }
+}
+
+/**
+ * pg-boss: N schedules (`schedule()`, one queue, a key each), each a daily cron at the same minute,
+ * on 1 or 3 workers. pg-boss's cron has minute precision, so the burst is N jobs due in the same
+ * minute, timed from that minute's start. `prepare` writes the schedules ahead of the minute (other
+ * burst cases run meanwhile, bench/scenarios/burst.ts); the workers start a few seconds before it.
+ * The store CPU is the PostgreSQL backends serving the workers.
+ */
+function pgbossBurstCase(ctx: Context, tight: boolean, workers: number, n: number) {
+  const sys = `pgboss-${tight ? "tight" : "default"}-${workers}-${n}`;
+  const schema = pgbossSchema(sys.replace(/-/g, "_"));
+  const schedules = (minute: number) => {
+    const d = new Date(minute);
+    return Array.from({ length: n }, (_, i) => ({ cron: `${d.getUTCMinutes()} ${d.getUTCHours()} * * *`, key: `b${i}`, data: { i } }));
+  };
+  let setupS = 0;
+  return {
+    sys,
+    async prepare(minute: number) {
+      const t0 = Date.now();
+      await setupPgboss(schema, "burst", tight, schedules(minute));
+      setupS = (Date.now() - t0) / 1000;
+    },
+    async run(minute: number): Promise<BurstResult> {
+      let procs: PeerProcess[] = [];
+      ctx.sink.clear(sys);
+      try {
+        // A case before this one ran long: the schedules move to the next minute.
+        while (Date.now() > minute - 2000) {
+          minute += 60_000;
+          log(`${sys}: late for the minute; schedules moved to ${new Date(minute).toISOString()}`);
+          await setupPgboss(schema, "burst", tight, schedules(minute));
+        }
+        await sleep(minute - 1500 - Date.now());
+        procs = Array.from({ length: workers }, (_, i) => startPgboss({ url: pgbossUrl(), schema, name: `${sys}-${"abc"[i]}`, sink: ctx.sink.url, sys, queue: "burst", tight, max: 8 }));
+        await Promise.all(procs.map((p) => p.ready()));
+        log(`${sys}: ${n} schedules due in the minute ${new Date(minute).toISOString()}`);
+        const figures = await peerWatch(ctx, sys, minute, n, ctx.plan.peerBurstCapSec, procs, () => pgbossBackendPids(sys));
+        return { system: `pg-boss (${tight ? "tight" : "default"})`, store: "PostgreSQL", settings: `${tight ? PGBOSS_TIGHT_LABEL : PGBOSS_DEFAULT_LABEL}; same-minute jobs (minute precision)`, agents: workers, jobs: n, setup_s: round(setupS, 1)!, ...figures };
+      } finally {
+        await Promise.all(procs.map((p) => p.kill()));
+        ctx.sink.clear(sys);
+        dropPgbossSchema(schema);
+      }
+    },
+  };
+}
+
 /** Waits (up to 3 min) until the FerretDB a case runs on is quiet. */
 async function storeQuiet(ferret: Ferret | null): Promise<void> {
   if (ferret && !(await ferretQuiet(ferret))) log(`FerretDB (${ferret.handler}) still busy after 3 min; going on`);
@@ -204,9 +310,11 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
   // One case failing (a process that does not start, say) is reported in its row; the rest go on.
   const attempt = async (system: string, store: BurstResult["store"], agents: number, n: number, run: () => Promise<BurstResult>) => {
     // FerretDB keeps working through requests a killed agent left queued: start on a quiet store
-    // (a fresh one if it stopped answering).
-    await ensureFerret(ctx, store);
-    await storeQuiet(ferretOf(ctx, store));
+    // (a fresh one if it stopped answering). The peers' stores are not FerretDB.
+    if (store !== "PostgreSQL" && store !== "Redis") {
+      await ensureFerret(ctx, store);
+      await storeQuiet(ferretOf(ctx, store));
+    }
     try {
       results.push(await run());
     } catch (error) {
@@ -214,16 +322,69 @@ export async function burst(ctx: Context): Promise<BurstResult[]> {
       results.push({ system, store, agents, jobs: n, delivered: 0, duplicates: 0, all_delivered_s: null, first_delivery_ms: null, p50_ms: null, p99_ms: null, claims_per_s: null, deliveries_per_s: null, setup_s: 0, note: `failed: ${(error as Error).message.split("\n")[0]}` });
     }
   };
-  for (const n of plan.burstSizes) for (const agents of [1, 3]) await attempt("FleetCron", "sqlite", agents, n, () => fleetBurst(ctx, "sqlite", agents, n));
+  // The cases that can start at any second, with a rough upper bound of how long each takes (its
+  // lead, its deliveries, stopping): they fill the wait for the minute a pg-boss case is due at.
+  const cases: { estimateMs: number; run: () => Promise<void> }[] = [];
+  const lead = (n: number, agents: number, kind: StoreKind) => 4000 + n * (kind === "sqlite" ? 0.6 : 1.2) * agents;
+  const fleetCase = (kind: StoreKind, agents: number, n: number) =>
+    cases.push({ estimateMs: lead(n, agents, kind) + n * (kind === "sqlite" ? 1 : 5) + 8000, run: () => attempt("FleetCron", kind, agents, n, () => fleetBurst(ctx, kind, agents, n)) });
+  for (const n of plan.burstSizes) for (const agents of [1, 3]) fleetCase("sqlite", agents, n);
   for (const n of plan.burstSizesFerret) {
     // Both FerretDB handlers, same FleetCron: the difference between their rows is FerretDB's backend.
     // Quick runs FerretDB-pg with 3 agents only (time; and one agent's 100 concurrent requests have wedged it).
-    for (const kind of ferretKinds(ctx)) {
-      for (const agents of plan.quick && kind === "ferretdb-pg" ? [3] : [1, 3]) await attempt("FleetCron", kind, agents, n, () => fleetBurst(ctx, kind, agents, n));
-    }
-    await attempt("Agenda (tight)", "ferretdb", 1, n, () => agendaBurst(ctx, "tight", n));
+    for (const kind of ferretKinds(ctx)) for (const agents of plan.quick && kind === "ferretdb-pg" ? [3] : [1, 3]) fleetCase(kind, agents, n);
+    cases.push({ estimateMs: 10_000 + n * 20, run: () => attempt("Agenda (tight)", "ferretdb", 1, n, () => agendaBurst(ctx, "tight", n)) });
     // Agenda's defaults (concurrency 5, a scan every 5 s) only at the smallest size.
-    if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) await attempt("Agenda (default)", "ferretdb", 1, n, () => agendaBurst(ctx, "default", n));
+    if (plan.agendaDefaultBurst && n === plan.burstSizesFerret[0]) cases.push({ estimateMs: 10_000 + n * 100, run: () => attempt("Agenda (default)", "ferretdb", 1, n, () => agendaBurst(ctx, "default", n)) });
   }
-  return results;
+  const peerRow = (system: string, store: "PostgreSQL" | "Redis", agents: number, n: number, note: string): BurstResult => ({ system, store, agents, jobs: n, delivered: 0, duplicates: 0, all_delivered_s: null, first_delivery_ms: null, p50_ms: null, p99_ms: null, claims_per_s: null, deliveries_per_s: null, setup_s: 0, note });
+  for (const n of plan.peerBurstSizes) {
+    for (const workers of [1, 3]) {
+      const bullmq = async (tight: boolean) => {
+        const system = `BullMQ (${tight ? "tight" : "default"})`;
+        if (ctx.peerNotes.bullmq) return void results.push(peerRow(system, "Redis", workers, n, `not run: ${ctx.peerNotes.bullmq}`));
+        await attempt(system, "Redis", workers, n, () => bullmqBurst(ctx, tight, workers, n));
+      };
+      cases.push({ estimateMs: 5000 + n * 2, run: () => bullmq(true) });
+      // BullMQ's defaults (concurrency 1 per worker) only at the smallest size, as for Agenda.
+      if (plan.agendaDefaultBurst && n === plan.peerBurstSizes[0]) cases.push({ estimateMs: 8000 + n * 10, run: () => bullmq(false) });
+    }
+  }
+  // pg-boss cases are due at a minute boundary each; the other cases run while each one waits.
+  const minuteCases: { tight: boolean; workers: number; n: number }[] = [];
+  // Each waits for a minute boundary: one worker only at the smallest size.
+  for (const n of plan.peerBurstSizes) for (const workers of plan.pgbossBurstWorkers) if (workers > 1 || n === plan.peerBurstSizes[0]) minuteCases.push({ tight: true, workers, n });
+  if (plan.agendaDefaultBurst) minuteCases.push({ tight: false, workers: 3, n: plan.peerBurstSizes[0]! });
+  for (const { tight, workers, n } of minuteCases) {
+    const system = `pg-boss (${tight ? "tight" : "default"})`;
+    if (ctx.peerNotes.pgboss) {
+      results.push(peerRow(system, "PostgreSQL", workers, n, `not run: ${ctx.peerNotes.pgboss}`));
+      continue;
+    }
+    const mc = pgbossBurstCase(ctx, tight, workers, n);
+    const minute = Math.ceil((Date.now() + 15_000 + n * 2) / 60_000) * 60_000;
+    try {
+      await mc.prepare(minute);
+    } catch (error) {
+      results.push(peerRow(system, "PostgreSQL", workers, n, `failed: ${(error as Error).message.split("\n")[0]}`));
+      continue;
+    }
+    // Any case that fits before the minute (with 2 s to spare for starting the pg-boss workers), in order.
+    for (let i = 0; i < cases.length; ) {
+      if (minute - Date.now() > cases[i]!.estimateMs + 2000) await cases.splice(i, 1)[0]!.run();
+      else i++;
+    }
+    await attempt(system, "PostgreSQL", workers, n, () => mc.run(minute));
+  }
+  for (const c of cases) await c.run();
+  // The table in the usual order (the cases ran in another, around the pg-boss minutes).
+  return results.sort((a, b) => rowOrder(a).localeCompare(rowOrder(b)));
+}
+
+/** FleetCron on SQLite by size, then by FerretDB size (each handler, Agenda), then BullMQ, then pg-boss. */
+export function rowOrder(x: BurstResult): string {
+  const pad = (n: number) => String(n).padStart(7, "0");
+  const group = x.system === "FleetCron" && x.store === "sqlite" ? 0 : x.system === "FleetCron" || x.system.startsWith("Agenda") ? 1 : x.system.startsWith("BullMQ") ? 2 : 3;
+  const within = x.system === "FleetCron" ? (x.store === "ferretdb-pg" ? 1 : 0) : x.system.includes("default") ? 3 : 2;
+  return `${group}${pad(x.jobs)}${within}${pad(x.agents)}`;
 }

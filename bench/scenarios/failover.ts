@@ -4,7 +4,11 @@ import { MongoClient } from "mongodb";
 import type { Context } from "../lib/context.ts";
 import { dropDb, Fleet, type Agent } from "../lib/fleetcron.ts";
 import { perAgent, type Arrival } from "../lib/sink.ts";
-import { AGENDA_DEFAULT, AGENDA_TIGHT_FAILOVER, startAgenda, type PeerProcess } from "../lib/peers.ts";
+import { AGENDA_DEFAULT, AGENDA_TIGHT_FAILOVER, startAgenda, startBullmq, startPgboss, type PeerProcess } from "../lib/peers.ts";
+import { addBullmqJob, bullmqPrefix, dropBullmqPrefix, REDIS_URL, setupBullmq } from "../lib/bullmq.ts";
+import { BULLMQ_DEFAULT_LABEL, BULLMQ_TIGHT_LABEL } from "../lib/bullmq-settings.ts";
+import { dropPgbossSchema, pgbossSchema, pgbossUrl, sendPgbossJob, setupPgboss } from "../lib/pgboss.ts";
+import { PGBOSS_DEFAULT_LABEL, PGBOSS_TIGHT_LABEL } from "../lib/pgboss-settings.ts";
 import { log, median, nextSecond, round, sleep, waitFor } from "../lib/util.ts";
 
 /**
@@ -178,6 +182,125 @@ async function agendaFailover(ctx: Context, settings: "default" | "tight", kills
   };
 }
 
+/**
+ * BullMQ on 3 workers, one job scheduler every second: SIGKILL the worker that delivered the last
+ * occurrence, 300 ms after its instant, and time the first occurrence another worker delivers.
+ */
+async function bullmqFailover(ctx: Context, tight: boolean): Promise<FailoverResult> {
+  const sys = `fo-bullmq-${tight ? "tight" : "default"}`;
+  const prefix = bullmqPrefix(sys);
+  const names = ["a", "b", "c"].map((x) => `${sys}-${x}`);
+  const spawn = (name: string) => startBullmq({ redis: REDIS_URL, prefix, name, sink: ctx.sink.url, sys, queue: "tick", tight });
+  const samples: KillSample[] = [];
+  let note: string | undefined;
+  const workers = new Map<string, PeerProcess>();
+  try {
+    await setupBullmq(prefix, "tick", [{ id: "tick", pattern: "* * * * * *" }]);
+    for (const name of names) workers.set(name, spawn(name));
+    await Promise.all([...workers.values()].map((w) => w.ready()));
+    for (let k = 0; k < ctx.plan.kills; k++) {
+      await waitFor(() => ctx.sink.count(sys) > 2, 30_000);
+      const killedAt = await killAtPhase();
+      const holder = ctx.sink.of(sys).at(-1)!.machine;
+      await workers.get(holder)!.kill("SIGKILL");
+      const ok = await waitFor(() => firstAfter(ctx.sink.of(sys), killedAt, holder) !== undefined, 30_000, 20);
+      const first = firstAfter(ctx.sink.of(sys), killedAt, holder);
+      if (!ok || !first) {
+        note = "no delivery within 30 s of the kill";
+        break;
+      }
+      samples.push({ lateness_ms: round(first.arrived - first.scheduled, 1)!, gap_ms: round(first.arrived - killedAt, 1)!, missed: missedBetween(ctx.sink.of(sys), killedAt - 1000, first.scheduled) });
+      log(`${sys}: kill ${k + 1}: ${holder} killed; ${first.machine} delivered ${(first.arrived - first.scheduled).toFixed(0)} ms late, ${(first.arrived - killedAt).toFixed(0)} ms after the kill`);
+      const again = spawn(holder);
+      workers.set(holder, again);
+      await again.ready();
+      await sleep(1500);
+    }
+  } finally {
+    await Promise.all([...workers.values()].map((w) => w.kill()));
+    dropBullmqPrefix(prefix);
+  }
+  const lat = samples.map((s) => s.lateness_ms);
+  return {
+    system: `BullMQ (${tight ? "tight" : "default"})`,
+    settings: `${tight ? BULLMQ_TIGHT_LABEL : BULLMQ_DEFAULT_LABEL}; 3 workers`,
+    kills: samples.length,
+    samples,
+    median_lateness_ms: round(median(lat), 0),
+    median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
+    max_lateness_ms: lat.length ? Math.max(...lat) : null,
+    missed: samples.reduce((s, x) => s + x.missed, 0),
+    duplicates: duplicatesOf(ctx.sink.of(sys)),
+    per_agent: perAgent(ctx.sink.of(sys), names).text,
+    ...(note ? { note } : {}),
+  };
+}
+
+/**
+ * A peer's mid-run kill: one job whose request takes minutes (the sink's /slow), on 3 workers;
+ * SIGKILL the worker whose request arrived and time until the request arrives again (the peer's
+ * retry of a job whose worker died), up to `capSec`.
+ */
+async function peerTakeover(ctx: Context, peer: "pg-boss" | "BullMQ", tight: boolean, times: number, capSec: number): Promise<TakeoverResult> {
+  const sys = `to-${peer === "pg-boss" ? "pgboss" : "bullmq"}-${tight ? "tight" : "default"}`;
+  const names = ["a", "b", "c"].map((x) => `${sys}-${x}`);
+  const label = sys.replace(/-/g, "_");
+  const schema = pgbossSchema(label);
+  const prefix = bullmqPrefix(label);
+  const spawn = (name: string) =>
+    peer === "pg-boss"
+      ? startPgboss({ url: pgbossUrl(), schema, name, sink: ctx.sink.url, sys, queue: "slow", tight, max: 3, path: "slow" })
+      : startBullmq({ redis: REDIS_URL, prefix, name, sink: ctx.sink.url, sys, queue: "slow", tight, path: "slow" });
+  const workers = new Map<string, PeerProcess>();
+  const samples: number[] = [];
+  let note: string | undefined;
+  try {
+    if (peer === "pg-boss") await setupPgboss(schema, "slow", tight, []);
+    for (const name of names) workers.set(name, spawn(name));
+    await Promise.all([...workers.values()].map((w) => w.ready()));
+    for (let i = 0; i < times; i++) {
+      const data = { at: Date.now(), i };
+      if (peer === "pg-boss") await sendPgbossJob(schema, "slow", data);
+      else await addBullmqJob(prefix, "slow", data);
+      const key = `${sys}:b${i}@${data.at}`;
+      const attempts = () => ctx.sink.of(sys).filter((a) => a.key === key);
+      if (!(await waitFor(() => attempts().length >= 1, 30_000, 20))) {
+        note = "the slow job never started";
+        break;
+      }
+      const victim = attempts()[0]!.machine;
+      await workers.get(victim)!.kill("SIGKILL");
+      const killedAt = Date.now();
+      if (!(await waitFor(() => attempts().length >= 2, capSec * 1000, 20))) {
+        note =
+          peer === "pg-boss"
+            ? `no second attempt within ${capSec} s: pg-boss retries a dead worker's job when it expires (expireInSeconds, 15 min by default) or, with heartbeatSeconds set, when its heartbeat is missed`
+            : `no second attempt within ${capSec} s: BullMQ re-runs a stalled job after its lock expires (lockDuration 30 s) at the next stalled check (every 30 s)`;
+        break;
+      }
+      const second = attempts()[1]!;
+      samples.push(round(second.arrived - killedAt, 0)!);
+      log(`${sys}: mid-run kill ${i + 1}: attempt 2 from ${second.machine} ${(second.arrived - killedAt).toFixed(0)} ms after the SIGKILL`);
+      const again = spawn(victim);
+      workers.set(victim, again);
+      await again.ready();
+    }
+  } finally {
+    await Promise.all([...workers.values()].map((w) => w.kill()));
+    if (peer === "pg-boss") dropPgbossSchema(schema);
+    else dropBullmqPrefix(prefix);
+  }
+  const settings =
+    peer === "pg-boss"
+      ? tight
+        ? `${PGBOSS_TIGHT_LABEL}; queue heartbeatSeconds 10, retryDelay 0; supervise and monitor every 1 s`
+        : PGBOSS_DEFAULT_LABEL.replace(")", ", expireInSeconds 900, monitor every 60 s)")
+      : tight
+        ? BULLMQ_TIGHT_LABEL
+        : BULLMQ_DEFAULT_LABEL;
+  return { system: `${peer} (${tight ? "tight" : "default"})`, settings, samples_ms: samples, median_ms: round(median(samples), 0), per_agent: perAgent(ctx.sink.of(sys), names).text, ...(note ? { note } : {}) };
+}
+
 async function takeover(ctx: Context, fleet: Fleet, settings: string, heartbeatSec: number, times: number): Promise<TakeoverResult> {
   const sys = fleet.name;
   const samples: number[] = [];
@@ -220,15 +343,28 @@ export async function failover(ctx: Context): Promise<{ failover: FailoverResult
   try {
     await Promise.all(all.map((f) => f.up()));
     await Promise.all([fleets.step5, fleets.step1].map((f) => f.apply([{ name: "tick", every: "1s", url: `${ctx.sink.url}/tick?sys=${f.name}&m={{machine_id}}` }])));
-    const [step5, step1, agendaTight, agendaDefault, takeTight, takeDefault] = await Promise.all([
+    const pb = !ctx.peerNotes.pgboss;
+    const bq = !ctx.peerNotes.bullmq;
+    const none = Promise.resolve(null);
+    const [step5, step1, agendaTight, agendaDefault, takeTight, takeDefault, bqTight, bqDefault, ...peerTakeovers] = await Promise.all([
       fleetFailover(ctx, fleets.step5, "defaults (failover_step_sec 5, dead_after_sec 15)", 5),
       fleetFailover(ctx, fleets.step1, "failover_step_sec 1 (others default)", 1),
       agendaFailover(ctx, "tight", ctx.plan.kills, 30),
       agendaFailover(ctx, "default", 1, ctx.plan.agendaDefaultFailoverCapSec),
       takeover(ctx, fleets.takeTight, "heartbeat_sec 0.5, dead_after_sec 2, lease_sec 3", 0.5, ctx.plan.quick ? 1 : 3),
       fleets.takeDefault ? takeover(ctx, fleets.takeDefault, "defaults (lease_sec 30, heartbeat_sec 5)", 5, 1) : Promise.resolve(null),
+      bq ? bullmqFailover(ctx, true) : none,
+      bq ? bullmqFailover(ctx, false) : none,
+      pb ? peerTakeover(ctx, "pg-boss", true, ctx.plan.quick ? 1 : 3, 60) : none,
+      pb && ctx.plan.takeoverDefault ? peerTakeover(ctx, "pg-boss", false, 1, 120) : none,
+      bq ? peerTakeover(ctx, "BullMQ", true, ctx.plan.quick ? 1 : 3, 30) : none,
+      bq && ctx.plan.takeoverDefault ? peerTakeover(ctx, "BullMQ", false, 1, 90) : none,
     ]);
-    return { failover: [step5, step1, agendaTight, agendaDefault], takeover: [takeTight, ...(takeDefault ? [takeDefault] : [])] };
+    // pg-boss's failover row comes from its every-minute rows (bench/scenarios/pgboss-minute.ts).
+    return {
+      failover: [step5, step1, agendaTight, agendaDefault, ...[bqTight, bqDefault].filter((x): x is FailoverResult => x !== null)],
+      takeover: [takeTight, ...(takeDefault ? [takeDefault] : []), ...peerTakeovers.filter((x): x is TakeoverResult => x !== null)],
+    };
   } finally {
     await Promise.all(all.map((f) => f.down()));
     for (const f of all) {

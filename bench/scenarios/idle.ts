@@ -5,6 +5,55 @@ import { startFerret, storeCpu, storeCpuDelta, type Ferret } from "../lib/ferret
 import { Fleet, insertJobs, launch, type StoreSpec } from "../lib/fleetcron.ts";
 import { STORE_LABEL, type StoreKind } from "../lib/stores.ts";
 import { cpuSeconds, log, round, rssMb, sleep } from "../lib/util.ts";
+import { bullmqPrefix, dropBullmqPrefix, REDIS_URL, setupBullmq } from "../lib/bullmq.ts";
+import { BULLMQ_DEFAULT_LABEL, BULLMQ_TIGHT_LABEL } from "../lib/bullmq-settings.ts";
+import { startBullmq, startPgboss, type PeerProcess } from "../lib/peers.ts";
+import { dropPgbossSchema, pgbossBackendPids, pgbossSchema, pgbossUrl, setupPgboss } from "../lib/pgboss.ts";
+import { PGBOSS_DEFAULT_LABEL, PGBOSS_TIGHT_LABEL } from "../lib/pgboss-settings.ts";
+
+interface PeerRow {
+  system: string;
+  settings: string;
+  store: "PostgreSQL" | "Redis";
+  proc: PeerProcess;
+  cleanup: () => void;
+  /** PostgreSQL backends serving it (pg-boss); Redis serves both BullMQ rows, so it has none of its own. */
+  storePids: () => number[];
+  cpu0?: number | null;
+  storeCpu0?: number;
+  rssStart?: number | null;
+  rssMax: number;
+}
+
+/** pg-boss and BullMQ workers with 1,000 hourly schedules each, tight and default settings, side by side with the agents. */
+async function startIdlePeers(ctx: Context, minute: number): Promise<PeerRow[]> {
+  const starts: Promise<PeerRow>[] = [];
+  for (const tight of [true, false]) {
+    if (!ctx.peerNotes.pgboss) {
+      const sys = `idle-pgboss-${tight ? "tight" : "default"}`;
+      const schema = pgbossSchema(sys.replace(/-/g, "_"));
+      starts.push(
+        setupPgboss(schema, "hourly", tight, Array.from({ length: JOBS }, (_, i) => ({ cron: `${minute} * * * *`, key: `h${i}`, data: { i } }))).then(() => {
+          const proc = startPgboss({ url: pgbossUrl(), schema, name: sys, sink: ctx.sink.url, sys, queue: "hourly", tight, max: 3 });
+          return { system: `pg-boss (${tight ? "tight" : "default"})`, settings: tight ? PGBOSS_TIGHT_LABEL : PGBOSS_DEFAULT_LABEL, store: "PostgreSQL" as const, proc, cleanup: () => dropPgbossSchema(schema), storePids: () => pgbossBackendPids(sys), rssMax: 0 };
+        }),
+      );
+    }
+    if (!ctx.peerNotes.bullmq) {
+      const sys = `idle-bullmq-${tight ? "tight" : "default"}`;
+      const prefix = bullmqPrefix(sys);
+      starts.push(
+        setupBullmq(prefix, "hourly", Array.from({ length: JOBS }, (_, i) => ({ id: `h${i}`, pattern: `0 ${minute} * * * *`, data: { i } }))).then(() => {
+          const proc = startBullmq({ redis: REDIS_URL, prefix, name: sys, sink: ctx.sink.url, sys, queue: "hourly", tight });
+          return { system: `BullMQ (${tight ? "tight" : "default"})`, settings: tight ? BULLMQ_TIGHT_LABEL : BULLMQ_DEFAULT_LABEL, store: "Redis" as const, proc, cleanup: () => dropBullmqPrefix(prefix), storePids: () => [], rssMax: 0 };
+        }),
+      );
+    }
+  }
+  const rows: PeerRow[] = await Promise.all(starts);
+  await Promise.all(rows.map((r) => r.proc.ready(60_000)));
+  return rows;
+}
 
 /**
  * Idle cost: one agent with 1,000 jobs due hourly (none due during the window), measured over
@@ -15,8 +64,11 @@ import { cpuSeconds, log, round, rssMb, sleep } from "../lib/util.ts";
  * from source.
  */
 export interface IdleResult {
-  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler. */
-  store: StoreKind;
+  /** FleetCron when absent (results from before the peers' rows). */
+  system?: string;
+  settings?: string;
+  /** `ferretdb`: FerretDB's SQLite handler; `ferretdb-pg`: its PostgreSQL handler; the peers' PostgreSQL and Redis. */
+  store: StoreKind | "PostgreSQL" | "Redis";
   jobs: number;
   window_s: number;
   cpu_pct: number | null;
@@ -60,7 +112,10 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
   };
   const rows: Row[] = [];
   const ferrets: Ferret[] = [];
+  let peers: PeerRow[] = [];
   try {
+    // Started while the agents start (they are measured only after everything has settled).
+    const peersStarted = startIdlePeers(ctx, minute).then((p) => (peers = p));
     const sqliteStore: StoreSpec = { kind: "sqlite", path: join(ctx.tmp, "idle.db") };
     await insertJobs(sqliteStore, jobs("idle-sqlite"));
     const preload = launch.bin ? [] : ["--preload", resolve(import.meta.dir, "../lib/count-sqlite.ts")];
@@ -73,7 +128,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
       await insertJobs(store, jobs(`idle-${kind}`));
       rows.push({ kind, fleet: new Fleet(`idle-${kind}`, store, 1), ferret, flags: [], rssMax: 0 });
     }
-    await Promise.all(rows.map((r) => r.fleet.agents[0]!.up(60_000, r.flags)));
+    await Promise.all([...rows.map((r) => r.fleet.agents[0]!.up(60_000, r.flags)), peersStarted]);
     // Start-up (loading and validating 1,000 jobs, first heartbeat) is not idle: let it settle.
     await sleep(6000);
     const t0 = Date.now();
@@ -84,10 +139,16 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
       r.ferretCpu0 = r.ferret ? storeCpu(r.ferret.storePids()) : null;
       r.ops0 = r.ferret ? await r.ferret.requests() : readOps();
     }
+    for (const p of peers) {
+      p.cpu0 = cpuSeconds(p.proc.proc.pid);
+      p.rssStart = rssMb(p.proc.proc.pid);
+      p.storeCpu0 = p.storePids().reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
+    }
     log(`idle: watching ${rows.length} agents with ${JOBS} hourly jobs each for ${ctx.plan.idleSec} s (${rows.map((r) => STORE_LABEL[r.kind]).join(", ")})`);
     while (Date.now() - t0 < ctx.plan.idleSec * 1000) {
       await sleep(1000);
       for (const r of rows) r.rssMax = Math.max(r.rssMax, rssMb(r.fleet.agents[0]!.pid) ?? 0);
+      for (const p of peers) p.rssMax = Math.max(p.rssMax, rssMb(p.proc.proc.pid) ?? 0);
     }
     await sleep(300); // the SQLite counter file is written four times a second
     const seconds = (Date.now() - t0) / 1000;
@@ -138,8 +199,29 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
         });
       }
     }
+    for (const p of peers) {
+      const pid = p.proc.proc.pid;
+      const cpu1 = cpuSeconds(pid);
+      const storePids = p.storePids();
+      out.push({
+        system: p.system,
+        settings: p.settings,
+        store: p.store,
+        jobs: JOBS,
+        window_s: round(seconds, 0)!,
+        cpu_pct: p.cpu0 != null && cpu1 !== null ? round(((cpu1 - p.cpu0) / seconds) * 100, 2) : null,
+        rss_start_mb: round(p.rssStart ?? null, 1),
+        rss_mb: round(rssMb(pid), 1),
+        rss_max_mb: round(p.rssMax, 1),
+        store_ops_per_min: null,
+        store_ops_how: "not counted",
+        ...(storePids.length ? { ferretdb_cpu_pct: round(((storePids.reduce((s, x) => s + (cpuSeconds(x) ?? 0), 0) - (p.storeCpu0 ?? 0)) / seconds) * 100, 2) } : {}),
+      });
+    }
     return out;
   } finally {
+    await Promise.all(peers.map((p) => p.proc.kill()));
+    for (const p of peers) p.cleanup();
     for (const r of rows) await r.fleet.down("SIGTERM");
     for (const r of rows) r.fleet.cleanup();
     for (const f of ferrets) await f.stop();

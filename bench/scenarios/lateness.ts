@@ -2,7 +2,9 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Context } from "../lib/context.ts";
 import { dropDb, Fleet } from "../lib/fleetcron.ts";
-import { AGENDA_DEFAULT, AGENDA_TIGHT, startAgenda, startCroner, type PeerProcess } from "../lib/peers.ts";
+import { bullmqPrefix, dropBullmqPrefix, REDIS_URL, setupBullmq } from "../lib/bullmq.ts";
+import { BULLMQ_DEFAULT_LABEL } from "../lib/bullmq-settings.ts";
+import { AGENDA_DEFAULT, AGENDA_TIGHT, startAgenda, startBullmq, startCroner, type PeerProcess } from "../lib/peers.ts";
 import { perAgent } from "../lib/sink.ts";
 import { ferretKinds, freshStore, STORE_LABEL } from "../lib/stores.ts";
 import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "../lib/util.ts";
@@ -33,6 +35,8 @@ export interface LatenessResult {
   per_agent?: string;
   /** CPU % of one core, summed over the system's processes, during the window. */
   cpu_pct: number | null;
+  /** "minute": an every-minute job over its own window (pg-boss, whose cron has minute precision). */
+  precision?: "minute";
 }
 
 export async function lateness(ctx: Context): Promise<LatenessResult[]> {
@@ -47,7 +51,8 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
     ),
   ];
   const agendaDb = { default: ctx.db("lat_agenda_default"), tight: ctx.db("lat_agenda_tight"), fast: ctx.db("lat_agenda_fast") };
-  const peers: { sys: string; label: string; store: string; settings: string; proc: PeerProcess }[] = [];
+  const peers: { sys: string; label: string; store: string; settings: string; procs: PeerProcess[] }[] = [];
+  const bullmqPrefixes: string[] = [];
   try {
     await Promise.all(fleets.map(({ fleet }) => fleet.up()));
     await Promise.all(fleets.map(({ fleet }) => fleet.apply([{ name: "tick", every: "1s", url: `${sink.url}/tick?sys=${fleet.name}&m={{machine_id}}` }])));
@@ -65,11 +70,24 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
         label: v.label,
         store: "FerretDB",
         settings: v.settings,
-        proc: startAgenda({ uri: ferret.uri, db: agendaDb[v.key], name: `${sys}-a`, sink: sink.url, sys, ...v.opts, recurring: "* * * * * *" }),
+        procs: [startAgenda({ uri: ferret.uri, db: agendaDb[v.key], name: `${sys}-a`, sink: sink.url, sys, ...v.opts, recurring: "* * * * * *" })],
       });
     }
-    peers.push({ sys: "croner", label: "croner (timer floor)", store: "none", settings: "bare process", proc: startCroner(sink.url) });
-    await Promise.all(peers.map((p) => p.proc.ready()));
+    peers.push({ sys: "croner", label: "croner (timer floor)", store: "none", settings: "bare process", procs: [startCroner(sink.url)] });
+    // BullMQ: one job scheduler with the same 6-field cron, on 1 worker and on 3. Its defaults: the
+    // tight settings (bench/lib/bullmq-settings.ts) change concurrency and stalled-job recovery, not
+    // when a scheduler's delayed job comes up.
+    if (!ctx.peerNotes.bullmq) {
+      for (const n of [1, 3]) {
+        const sys = `lat-bullmq-${n}`;
+        const prefix = bullmqPrefix(sys);
+        bullmqPrefixes.push(prefix);
+        await setupBullmq(prefix, "tick", [{ id: "tick", pattern: "* * * * * *" }]);
+        const procs = Array.from({ length: n }, (_, i) => startBullmq({ redis: REDIS_URL, prefix, name: `${sys}-${"abc"[i]}`, sink: sink.url, sys, queue: "tick", tight: false }));
+        peers.push({ sys, label: "BullMQ (default)", store: "Redis", settings: BULLMQ_DEFAULT_LABEL, procs });
+      }
+    }
+    await Promise.all(peers.flatMap((p) => p.procs.map((proc) => proc.ready())));
 
     // Warm-up: every system has fired (FleetCron agents pick the job up within one heartbeat).
     const systems = [...fleets.map((f) => f.fleet.name), ...peers.map((p) => p.sys)];
@@ -79,7 +97,7 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
     const to = from + ctx.plan.latenessSec * 1000;
     const pids = (sys: string) => {
       const f = fleets.find((x) => x.fleet.name === sys);
-      return f ? f.fleet.agents.map((a) => a.pid) : [peers.find((p) => p.sys === sys)!.proc.proc.pid];
+      return f ? f.fleet.agents.map((a) => a.pid) : peers.find((p) => p.sys === sys)!.procs.map((p) => p.proc.pid);
     };
     await sleep(from - Date.now());
     const cpu0 = new Map(systems.map((s) => [s, pids(s).map(cpuSeconds)]));
@@ -122,10 +140,11 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
     };
     return [
       ...fleets.map(({ fleet, store, settings }) => summarize(fleet.name, "FleetCron", store, fleet.agents.length, settings, fleet.machineIds)),
-      ...peers.map((p) => summarize(p.sys, p.label, p.store, 1, p.settings)),
+      ...peers.map((p) => summarize(p.sys, p.label, p.store, p.procs.length, p.settings, p.procs.map((proc) => proc.name))),
     ];
   } finally {
-    await Promise.all([...fleets.map(({ fleet }) => fleet.down()), ...peers.map((p) => p.proc.kill())]);
+    await Promise.all([...fleets.map(({ fleet }) => fleet.down()), ...peers.flatMap((p) => p.procs.map((proc) => proc.kill()))]);
+    for (const prefix of bullmqPrefixes) dropBullmqPrefix(prefix);
     for (const { fleet } of fleets) fleet.cleanup();
     for (const suffix of ["", "-wal", "-shm"]) rmSync(sqlitePath + suffix, { force: true });
     for (const { fleet } of fleets) if (fleet.store.kind === "mongo") await dropDb(fleet.store.uri, fleet.store.db);
