@@ -22,7 +22,8 @@ export class FlowLimits {
   }
 
   has(key: string): boolean {
-    return key in this.limits;
+    // Own keys only: a limit named "constructor" must not find Object.prototype's.
+    return Object.hasOwn(this.limits, key);
   }
 
   /**
@@ -58,7 +59,7 @@ export class FlowLimits {
   private async admit(key: string, lane: Lane, signal: AbortSignal): Promise<void> {
     for (;;) {
       signal.throwIfAborted();
-      const limit = this.limits[key] ?? { parallel: null, rate: null };
+      const limit = Object.hasOwn(this.limits, key) ? this.limits[key]! : { parallel: null, rate: null };
       if (limit.parallel !== null && lane.inFlight >= limit.parallel) {
         await lane.freed(signal);
         continue;

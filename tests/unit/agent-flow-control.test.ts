@@ -163,3 +163,13 @@ describe("jitter_sec", () => {
     expect(runs.every((r) => r.scheduled_for.getTime() === top && r.status === "success")).toBe(true);
   }, 30_000);
 });
+
+describe("FlowLimits", () => {
+  test("a limit name that is also an Object.prototype key is not found unless configured", async () => {
+    const { FlowLimits } = await import("../../src/agent/flow-limits.ts");
+    const { FakeClock } = await import("../support/fake-clock.ts");
+    const limits = new FlowLimits({ partner: { parallel: 1, rate: null } }, new FakeClock(T0));
+    expect(limits.has("constructor")).toBe(false);
+    expect(limits.has("partner")).toBe(true);
+  });
+});
