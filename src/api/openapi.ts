@@ -1,5 +1,29 @@
+import type { ApiRole } from "../config/schema.ts";
 import { VERSION } from "../version.ts";
-import type { Route } from "./router.ts";
+
+export interface ParamDoc {
+  name: string;
+  in: "path" | "query";
+  description: string;
+  schema: Record<string, unknown>;
+  required?: boolean;
+}
+
+/** What the document says of one route (the router adds its handler). */
+export interface RouteDoc {
+  method: "GET" | "PUT" | "POST" | "DELETE";
+  /** OpenAPI path template, relative to /api/v1. */
+  path: string;
+  /** null: open to anyone (the OpenAPI document). */
+  role: ApiRole | null;
+  operationId: string;
+  summary: string;
+  params?: ParamDoc[];
+  /** `$ref` name under components/schemas of the request body, when there is one. */
+  requestBody?: { schema: string; required: boolean };
+  /** Status → [description, schema name]. */
+  responses: Record<number, [string, string]>;
+}
 
 /**
  * The OpenAPI 3.1 document of /api/v1, built from the route table itself (src/api/router.ts), so
@@ -105,7 +129,7 @@ const SCHEMAS: Record<string, unknown> = {
   OpenApiDocument: { type: "object", additionalProperties: true },
 };
 
-export function buildOpenApi(routes: readonly Route[]): Record<string, unknown> {
+export function buildOpenApi(routes: readonly RouteDoc[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const responses: Record<string, unknown> = {};

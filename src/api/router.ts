@@ -2,7 +2,7 @@ import type { ApiRole } from "../config/schema.ts";
 import { FleetCronError } from "../core/errors.ts";
 import { bearerToken, roleAllows, type FailureThrottle, type TokenSet } from "./auth.ts";
 import * as ops from "./operations.ts";
-import { buildOpenApi } from "./openapi.ts";
+import { buildOpenApi, type ParamDoc, type RouteDoc } from "./openapi.ts";
 import { ApiError, errorResponse, json } from "./respond.ts";
 import type { RunStatus } from "../store/types.ts";
 
@@ -36,27 +36,8 @@ interface RouteContext {
 
 type Handler = (ctx: RouteContext) => Promise<{ status?: number; body: unknown; headers?: Record<string, string> }>;
 
-export interface ParamDoc {
-  name: string;
-  in: "path" | "query";
-  description: string;
-  schema: Record<string, unknown>;
-  required?: boolean;
-}
-
-export interface Route {
-  method: "GET" | "PUT" | "POST" | "DELETE";
-  /** OpenAPI path template, relative to /api/v1. */
-  path: string;
-  /** null: open to anyone (the OpenAPI document). */
-  role: ApiRole | null;
-  operationId: string;
-  summary: string;
-  params?: ParamDoc[];
-  /** `$ref` name under components/schemas of the request body, when there is one. */
-  requestBody?: { schema: string; required: boolean };
-  /** Status → [description, schema name]. */
-  responses: Record<number, [string, string]>;
+/** A route: what the OpenAPI document says of it, and its handler. */
+export interface Route extends RouteDoc {
   handle: Handler;
 }
 
