@@ -3,7 +3,7 @@ import { FailureThrottle, TokenSet } from "../api/auth.ts";
 import { UNAVAILABLE_LIFECYCLE, type LifecycleOps } from "../api/lifecycle.ts";
 import { API_PREFIX, handleApi, type ApiDeps, type RequestInfo } from "../api/router.ts";
 import { SessionStore } from "../api/session.ts";
-import { handleUi, html, viewer, type UiDeps } from "../api/ui.ts";
+import { handleUi, html, viewer, type UiDeps } from "./page-actions.ts";
 import { listAuditEntries } from "../control/audit.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import type { PlacementMode } from "../coordinator/placement.ts";

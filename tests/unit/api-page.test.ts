@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { restoreMasked } from "../../src/api/ui.ts";
+import { restoreMasked } from "../../src/observe/page-actions.ts";
 import { durationChart, runStrip } from "../../src/observe/page.ts";
 import type { RunView } from "../../src/observe/status-data.ts";
 import { apiHarness, TOKENS, type ApiHarness } from "./api-support.ts";

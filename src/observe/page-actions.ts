@@ -1,14 +1,14 @@
-import { MASK } from "../core/redact.ts";
-import { FleetCronError } from "../core/errors.ts";
+import { bearerToken, roleAllows } from "../api/auth.ts";
+import * as ops from "../api/operations.ts";
+import { ApiError } from "../api/respond.ts";
+import type { ApiDeps, RequestInfo } from "../api/router.ts";
+import { CLEARED_COOKIE, csrfMatches, sessionCookie, type Flash, type Session, type SessionStore } from "../api/session.ts";
 import type { ApiRole } from "../config/schema.ts";
 import { maskDocument } from "../control/audit.ts";
-import { renderEditorPage, renderLoginPage, renderRunPage, type PageUi } from "../observe/page.ts";
-import { runView } from "../observe/status-data.ts";
-import { bearerToken, roleAllows } from "./auth.ts";
-import * as ops from "./operations.ts";
-import { ApiError } from "./respond.ts";
-import type { ApiDeps, RequestInfo } from "./router.ts";
-import { CLEARED_COOKIE, csrfMatches, sessionCookie, type Flash, type Session, type SessionStore } from "./session.ts";
+import { FleetCronError } from "../core/errors.ts";
+import { MASK } from "../core/redact.ts";
+import { renderEditorPage, renderLoginPage, renderRunPage, type PageUi } from "./page.ts";
+import { runView } from "./status-data.ts";
 
 /**
  * The page's side of the HTTP server: sign-in, and the actions as plain HTML forms. Each action
