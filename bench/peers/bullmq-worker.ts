@@ -8,20 +8,9 @@
  */
 import { Worker, type Job } from "bullmq";
 import { tightWorker } from "../lib/bullmq-settings.ts";
+import type { BullmqSettings } from "../lib/peers.ts";
 
-interface Settings {
-  redis: string;
-  prefix: string;
-  name: string;
-  sink: string;
-  sys: string;
-  queue: string;
-  tight: boolean;
-  concurrency?: number;
-  path?: string;
-}
-
-const s = JSON.parse(process.env.BENCH_BULLMQ ?? "{}") as Settings;
+const s = JSON.parse(process.env.BENCH_BULLMQ ?? "{}") as BullmqSettings;
 const url = new URL(s.redis);
 
 // A scheduler's job is created delayed until its instant: timestamp + delay is that instant.

@@ -14,20 +14,9 @@
  */
 import { PgBoss } from "pg-boss";
 import { tightWork, tightInstance } from "../lib/pgboss-settings.ts";
+import type { PgbossSettings } from "../lib/peers.ts";
 
-interface Settings {
-  url: string;
-  schema: string;
-  name: string;
-  sink: string;
-  sys: string;
-  queue: string;
-  tight: boolean;
-  max?: number;
-  path?: string;
-}
-
-const s = JSON.parse(process.env.BENCH_PGBOSS ?? "{}") as Settings;
+const s = JSON.parse(process.env.BENCH_PGBOSS ?? "{}") as PgbossSettings;
 const MINUTE = 60_000;
 
 const boss = new PgBoss({ connectionString: s.url, schema: s.schema, application_name: s.name, ...(s.max ? { max: s.max } : {}), ...(s.tight ? tightInstance : {}) });
