@@ -27,6 +27,19 @@ export interface KillSample {
   missed: number;
 }
 
+/** The figures of a failover row that come from its kill samples (the same for every system). */
+export function killFigures(samples: KillSample[]): Pick<FailoverResult, "kills" | "samples" | "median_lateness_ms" | "median_gap_ms" | "max_lateness_ms" | "missed"> {
+  const lat = samples.map((s) => s.lateness_ms);
+  return {
+    kills: samples.length,
+    samples,
+    median_lateness_ms: round(median(lat), 0),
+    median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
+    max_lateness_ms: lat.length ? Math.max(...lat) : null,
+    missed: samples.reduce((s, x) => s + x.missed, 0),
+  };
+}
+
 export interface FailoverResult {
   system: string;
   settings: string;
@@ -103,16 +116,10 @@ async function fleetFailover(ctx: Context, fleet: Fleet, settings: string, stepS
     await waitFor(() => ctx.sink.of(sys).some((a) => a.machine === victim.machineId && a.arrived > Date.now() - 1500), 20_000, 100);
     await sleep(1500);
   }
-  const lat = samples.map((s) => s.lateness_ms);
   return {
     system: "FleetCron",
     settings,
-    kills: samples.length,
-    samples,
-    median_lateness_ms: round(median(lat), 0),
-    median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
-    max_lateness_ms: lat.length ? Math.max(...lat) : null,
-    missed: samples.reduce((s, x) => s + x.missed, 0),
+    ...killFigures(samples),
     duplicates: duplicatesOf(ctx.sink.of(sys)),
     per_agent: perAgent(ctx.sink.of(sys), fleet.machineIds).text,
     target_ms: stepSec * 1000 + 500,
@@ -166,16 +173,10 @@ async function agendaFailover(ctx: Context, settings: "default" | "tight", kills
     await Promise.all([...workers.values()].map((w) => w.kill()));
     await dropDb(ctx.ferret.uri, db);
   }
-  const lat = samples.map((s) => s.lateness_ms);
   return {
     system: `Agenda (${settings})`,
     settings: settings === "default" ? "processEvery 5 s, defaultLockLifetime 10 min" : `processEvery ${AGENDA_TIGHT_FAILOVER.processEvery / 1000} s, defaultLockLifetime ${AGENDA_TIGHT_FAILOVER.lockLifetime / 1000} s`,
-    kills: samples.length,
-    samples,
-    median_lateness_ms: round(median(lat), 0),
-    median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
-    max_lateness_ms: lat.length ? Math.max(...lat) : null,
-    missed: samples.reduce((s, x) => s + x.missed, 0),
+    ...killFigures(samples),
     duplicates: duplicatesOf(ctx.sink.of(sys)),
     per_agent: perAgent(ctx.sink.of(sys), [`${sys}-a`, `${sys}-b`]).text,
     ...(note ? { note } : {}),
@@ -220,16 +221,10 @@ async function bullmqFailover(ctx: Context, tight: boolean): Promise<FailoverRes
     await Promise.all([...workers.values()].map((w) => w.kill()));
     dropBullmqPrefix(prefix);
   }
-  const lat = samples.map((s) => s.lateness_ms);
   return {
     system: `BullMQ (${tight ? "tight" : "default"})`,
     settings: `${tight ? BULLMQ_TIGHT_LABEL : BULLMQ_DEFAULT_LABEL}; 3 workers`,
-    kills: samples.length,
-    samples,
-    median_lateness_ms: round(median(lat), 0),
-    median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
-    max_lateness_ms: lat.length ? Math.max(...lat) : null,
-    missed: samples.reduce((s, x) => s + x.missed, 0),
+    ...killFigures(samples),
     duplicates: duplicatesOf(ctx.sink.of(sys)),
     per_agent: perAgent(ctx.sink.of(sys), names).text,
     ...(note ? { note } : {}),

@@ -3,8 +3,8 @@ import { dropPgbossSchema, pgbossSchema, pgbossUrl, setupPgboss } from "../lib/p
 import { PGBOSS_DEFAULT_LABEL, PGBOSS_TIGHT_LABEL } from "../lib/pgboss-settings.ts";
 import { startPgboss, type PeerProcess } from "../lib/peers.ts";
 import { perAgent, type Arrival } from "../lib/sink.ts";
-import { cpuSeconds, log, median, percentile, round, sleep, waitFor } from "../lib/util.ts";
-import type { FailoverResult, KillSample } from "./failover.ts";
+import { cpuSeconds, log, percentile, round, sleep, waitFor } from "../lib/util.ts";
+import { killFigures, type FailoverResult, type KillSample } from "./failover.ts";
 import type { LatenessResult } from "./lateness.ts";
 
 /**
@@ -121,17 +121,11 @@ export async function startPgbossMinuteTrack(ctx: Context, want: { lateness: boo
         });
       let failover: FailoverResult | null = null;
       if (fo) {
-        const lat = samples.map((s) => s.lateness_ms);
         const all = sink.of(fo.sys).filter((a) => a.scheduled >= from);
         failover = {
           system: "pg-boss (tight)",
           settings: `${PGBOSS_TIGHT_LABEL}; every-minute job, 3 workers`,
-          kills: samples.length,
-          samples,
-          median_lateness_ms: round(median(lat), 0),
-          median_gap_ms: round(median(samples.map((s) => s.gap_ms)), 0),
-          max_lateness_ms: lat.length ? Math.max(...lat) : null,
-          missed: samples.reduce((s, x) => s + x.missed, 0),
+          ...killFigures(samples),
           duplicates: all.length - new Set(all.map((a) => a.key)).size,
           per_agent: perAgent(all, machineIds(fo)).text,
           note: "minute precision: the first occurrence after the kill is the next minute's, so kill → delivery is mostly the wait for that minute; its lateness is the failover cost",
