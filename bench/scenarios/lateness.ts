@@ -14,6 +14,17 @@ import { cpuSeconds, log, nextSecond, percentile, round, sleep, waitFor } from "
  * the sink minus the scheduled instant. All systems wake on the same second, so they also compete
  * for the same cores at the same moment; that is part of what is measured, and the same for all.
  */
+/** How late the first arrival of each occurrence was: the figures of every lateness row. */
+export function latenessFigures(late: number[]): Pick<LatenessResult, "n" | "p50_ms" | "p99_ms" | "max_ms" | "min_ms"> {
+  return {
+    n: late.length,
+    p50_ms: round(percentile(late, 50), 1),
+    p99_ms: round(percentile(late, 99), 1),
+    max_ms: round(late.length ? Math.max(...late) : null, 1),
+    min_ms: round(late.length ? Math.min(...late) : null, 1),
+  };
+}
+
 export interface LatenessResult {
   system: string;
   store: string;
@@ -126,11 +137,7 @@ export async function lateness(ctx: Context): Promise<LatenessResult[]> {
         agents,
         settings,
         due: windowSec,
-        n: late.length,
-        p50_ms: round(percentile(late, 50), 1),
-        p99_ms: round(percentile(late, 99), 1),
-        max_ms: round(late.length ? Math.max(...late) : null, 1),
-        min_ms: round(late.length ? Math.min(...late) : null, 1),
+        ...latenessFigures(late),
         missed: windowSec - byKey.size,
         duplicates: inWindow.length - byKey.size,
         by_machine: byMachine,

@@ -3,9 +3,9 @@ import { dropPgbossSchema, pgbossSchema, pgbossUrl, setupPgboss } from "../lib/p
 import { PGBOSS_DEFAULT_LABEL, PGBOSS_TIGHT_LABEL } from "../lib/pgboss-settings.ts";
 import { startPgboss, type PeerProcess } from "../lib/peers.ts";
 import { perAgent, type Arrival } from "../lib/sink.ts";
-import { cpuSeconds, log, percentile, round, sleep, waitFor } from "../lib/util.ts";
+import { cpuSeconds, log, round, sleep, waitFor } from "../lib/util.ts";
 import { killFigures, type FailoverResult, type KillSample } from "./failover.ts";
-import type { LatenessResult } from "./lateness.ts";
+import { latenessFigures, type LatenessResult } from "./lateness.ts";
 
 /**
  * pg-boss's lateness and failover rows. pg-boss's cron sends at most one job per schedule per
@@ -170,11 +170,7 @@ export function summarizeMinutes(arrivals: Arrival[], from: number, to: number, 
     agents,
     settings,
     due,
-    n: late.length,
-    p50_ms: round(percentile(late, 50), 1),
-    p99_ms: round(percentile(late, 99), 1),
-    max_ms: round(late.length ? Math.max(...late) : null, 1),
-    min_ms: round(late.length ? Math.min(...late) : null, 1),
+    ...latenessFigures(late),
     missed: due - firsts.size,
     duplicates: inWindow.length - firsts.size,
     by_machine: byMachine,
