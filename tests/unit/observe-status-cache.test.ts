@@ -5,38 +5,14 @@
 import { describe, expect, test } from "bun:test";
 import { silentLogger } from "../../src/core/logger.ts";
 import { FleetMetrics } from "../../src/observe/metrics.ts";
-import type { AgentSnapshot } from "../../src/observe/observer.ts";
 import { createObserveHandler } from "../../src/observe/server.ts";
 import { StatusCache } from "../../src/observe/status-cache.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type { Store } from "../../src/store/types.ts";
 import { FakeClock } from "../support/fake-clock.ts";
+import { snapshotAt } from "./api-support.ts";
 
 const T0 = Date.parse("2026-03-02T10:00:00Z");
-
-function snapshotAt(now: number): AgentSnapshot {
-  return {
-    machineId: "node-1",
-    hostname: "host-1",
-    version: "test",
-    serial: null,
-    placement: "spread",
-    rank: 0,
-    liveAgents: 1,
-    phase: "running",
-    store: { kind: "sqlite", location: ":memory:", reachable: true, downSince: null, lastError: null },
-    startedAt: now,
-    lastHeartbeatAt: now,
-    runningAttempts: 0,
-    slots: { inUse: 0, size: 50, queued: 0, lastSkippedAt: null },
-    jobs: 0,
-    invalidJobs: 0,
-    heartbeatMs: 5000,
-    deadAfterMs: 15000,
-    defaultTz: "UTC",
-    secretKeys: [],
-  };
-}
 
 /**
  * A store that counts gatherings (each reads the latest runs once) and can hold them at their
@@ -72,7 +48,7 @@ describe("status page under load", () => {
   test("16 concurrent page loads read the store once; a later load within the age limit reads nothing", async () => {
     const clock = new FakeClock(T0);
     const { store, gatherings } = countingStore();
-    const handler = createObserveHandler({ snapshot: () => snapshotAt(clock.now()), metrics: new FleetMetrics(), store, clock, log: silentLogger, statusMaxAgeMs: 5000 });
+    const handler = createObserveHandler({ snapshot: () => snapshotAt(clock.now(), []), metrics: new FleetMetrics(), store, clock, log: silentLogger, statusMaxAgeMs: 5000 });
     const pages = await Promise.all(Array.from({ length: 16 }, () => handler(new Request("http://127.0.0.1/"))));
     expect(pages.map((p) => p.status)).toEqual(Array(16).fill(200));
     expect(gatherings()).toBe(1);
@@ -88,7 +64,7 @@ describe("status page under load", () => {
   test("/healthz answers while a gathering is stuck on the store, and stuck page loads do not pile up", async () => {
     const clock = new FakeClock(T0);
     const { store, gatherings, hold, release } = countingStore();
-    const handler = createObserveHandler({ snapshot: () => snapshotAt(clock.now()), metrics: new FleetMetrics(), store, clock, log: silentLogger, storeTimeoutMs: 50_000 });
+    const handler = createObserveHandler({ snapshot: () => snapshotAt(clock.now(), []), metrics: new FleetMetrics(), store, clock, log: silentLogger, storeTimeoutMs: 50_000 });
     hold();
     const pages = Array.from({ length: 8 }, () => handler(new Request("http://127.0.0.1/")));
     const health = await handler(new Request("http://127.0.0.1/healthz"));
