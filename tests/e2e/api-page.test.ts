@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { eventually, makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
+import { ARTIFACTS, HAVE_CHROMIUM, launchChromium, warnIfNoChromium } from "../support/chromium.ts";
 import { startSink, type Sink } from "../support/sink.ts";
 
 /**
@@ -11,13 +12,8 @@ import { startSink, type Sink } from "../support/sink.ts";
  * desktop and 390 px width kept in tests/artifacts/. Pause and retry run the same src/control/
  * functions as the CLI (src/api/lifecycle.ts): the note is shown, and the retry is a new attempt.
  */
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARTIFACTS = resolve(import.meta.dir, "../artifacts");
 const TOKENS = { read: "page-read-token-0123456789", operate: "page-operate-token-0123456789" } as const;
-if (!HAVE_CHROMIUM && !process.env.CI) {
-  console.warn(`page actions browser test SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_BIN); in CI it fails instead`);
-}
+warnIfNoChromium("page actions");
 
 let sink: Sink;
 let home: TestHome;
@@ -60,12 +56,7 @@ afterAll(async () => {
 test.skipIf(!HAVE_CHROMIUM && !process.env.CI)(
   "sign in, Run now, pause with a note, retry a failed run; read sees no buttons; no CSRF token, no action; screenshots",
   async () => {
-    if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI: no browser at ${CHROMIUM} (apt-get install -y chromium)`);
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();

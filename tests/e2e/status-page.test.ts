@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { parsePrometheusText, valueOf } from "../unit/observe-prom-parser.ts";
 import { eventually, makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
+import { ARTIFACTS, HAVE_CHROMIUM, launchChromium, warnIfNoChromium } from "../support/chromium.ts";
 import { startSink, type Sink } from "../support/sink.ts";
 
 /**
@@ -10,13 +11,8 @@ import { startSink, type Sink } from "../support/sink.ts";
  * status page; the page is driven in headless Chromium (Debian's `chromium` with playwright-core)
  * and a screenshot is kept in tests/artifacts/.
  */
-const CHROMIUM = process.env.CHROMIUM_BIN ?? "/usr/bin/chromium";
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
-const ARTIFACTS = resolve(import.meta.dir, "../artifacts");
 const BROKEN = "Broken <export> & co";
-if (!HAVE_CHROMIUM && !process.env.CI) {
-  console.warn(`status page browser test SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_BIN); in CI it fails instead`);
-}
+warnIfNoChromium("status page");
 
 let sink: Sink;
 let home: TestHome;
@@ -76,12 +72,7 @@ test("`fleetcron status --json` and the page tell the same story", async () => {
 test.skipIf(!HAVE_CHROMIUM && !process.env.CI)(
   "the status page in headless Chromium: a job, a machine and a failed run appear; screenshots kept",
   async () => {
-    if (!HAVE_CHROMIUM) throw new Error(`Chromium is required in CI: no browser at ${CHROMIUM} (apt-get install -y chromium)`);
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const response = await page.goto(url);
