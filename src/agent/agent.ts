@@ -376,18 +376,19 @@ export class Agent {
     const now = this.clock.now();
     const startAt = Math.max(now, turn);
     const records: RunRecord[] = [];
-    const claimedHere = new Map<string, number>();
+    // Attempts per job here, counted once for the batch (a burst claims thousands at once).
+    const here = this.attemptsByJob();
     for (const { job, instant } of occurrences) {
       const key = occurrenceId(job.id, instant);
       if (this.guarded.delete(key)) continue; // already recorded skipped ahead of time
-      const here = (claimedHere.get(job.id) ?? this.attemptsHere(job.id)) + 1;
+      const count = (here.get(job.id) ?? 0) + 1;
       if (job.overlap === "skip" && this.runningHere(job.id, instant)) {
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `overlap: the previous run of "${job.name}" was still running (overlap: skip)` });
-      } else if (job.overlap === "allow" && here > this.maxParallelOf(job)) {
+      } else if (job.overlap === "allow" && count > this.maxParallelOf(job)) {
         const max = this.maxParallelOf(job);
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "skipped", now), reason: `max_parallel: ${max} attempt(s) of "${job.name}" already run or wait here (max_parallel ${max})` });
       } else {
-        claimedHere.set(job.id, here);
+        here.set(job.id, count);
         records.push({ ...this.newRun(job, key, 1, instant, trigger, "running", now), started_at: new Date(startAt) });
       }
     }
@@ -426,11 +427,11 @@ export class Agent {
     return false;
   }
 
-  /** Attempts of the job this agent runs or holds waiting for a slot or a limit now. */
-  private attemptsHere(jobId: string): number {
-    let count = 0;
-    for (const { run, finished } of this.running.values()) if (!finished && run.job_id === jobId) count++;
-    return count;
+  /** Attempts per job that this agent runs or holds waiting for a slot or a limit now. */
+  private attemptsByJob(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const { run, finished } of this.running.values()) if (!finished) counts.set(run.job_id, (counts.get(run.job_id) ?? 0) + 1);
+    return counts;
   }
 
   /**
