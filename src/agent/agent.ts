@@ -589,6 +589,8 @@ export class Agent {
    * cannot get one by then is recorded skipped rather than piling up behind a slow job.
    */
   private async acquireSlot(job: Job, run: RunRecord): Promise<boolean> {
+    // A free slot is taken at once: no timer is armed for the common case.
+    if (this.slots.inUse < this.slots.size) return this.slots.acquire();
     const instant = run.scheduled_for.getTime();
     const next = nextFireAfter(job.schedule, this.tzOf(job), instant);
     const boundMs = Math.min(this.timing.slotWaitMaxMs, Math.max(1000, next === null ? this.timing.slotWaitMaxMs : next - instant));
