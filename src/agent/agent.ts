@@ -2,7 +2,7 @@ import type { FlowLimit } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import { ConfigError, StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
-import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext, type FinalSink } from "../coordinator/attempt.ts";
+import { executeAttempt, FinalWriter, SUPERSEDED_REASON, type AttemptFence, type ExecuteContext, type FinalSink } from "../coordinator/attempt.ts";
 import { planCatchup } from "../coordinator/catchup.ts";
 import { claimBatch, newNonce } from "../coordinator/claim.ts";
 import { DeadManSwitch } from "../coordinator/deadman.ts";
@@ -632,7 +632,7 @@ export class Agent {
         // Where the final update is not guarded, a takeover between the check and the write would
         // have its lost mark overwritten: look once more, and put the mark back.
         if (!this.store.finalWritesGuarded && (await this.supersededOf([final])).size > 0) {
-          await this.store.finishRuns([{ id: run._id, patch: { status: "lost", reason: "lost: its result arrived after the next attempt was taken over (the target was called by both)" } }]);
+          await this.store.finishRuns([{ id: run._id, patch: { status: "lost", reason: SUPERSEDED_REASON } }]);
           this.log.warn(`${run._id}: finished after this agent's fence deadline while attempt ${run.attempt + 1} was taken over; recorded lost`);
         }
         return;

@@ -128,6 +128,9 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
   return outcome;
 }
 
+/** Why an attempt whose late result landed after a takeover is marked lost again (unguarded stores). */
+export const SUPERSEDED_REASON = "lost: its result arrived after the next attempt was taken over (the target was called by both)";
+
 /** How the batched writer treats results that reach the store late (docs/protocol.md, "Final writes"). */
 export interface FinalWriterOptions {
   /**
@@ -251,9 +254,8 @@ export class FinalWriter implements FinalSink {
     try {
       const superseded = await this.options.superseded(finals);
       if (superseded.size === 0) return;
-      const reason = "lost: its result arrived after the next attempt was taken over (the target was called by both)";
-      await this.store.finishRuns([...superseded].map((id) => ({ id, patch: { status: "lost" as const, reason } })));
-      for (const id of superseded) this.log.warn(`${id}: ${reason}; marked lost again`);
+      await this.store.finishRuns([...superseded].map((id) => ({ id, patch: { status: "lost" as const, reason: SUPERSEDED_REASON } })));
+      for (const id of superseded) this.log.warn(`${id}: ${SUPERSEDED_REASON}; marked lost again`);
     } catch {
       // The store failed again: the record keeps the late result (docs/protocol.md, "Attempts and final writes").
     }
