@@ -2,7 +2,7 @@ import type { FlowLimit } from "../config/load.ts";
 import type { Clock } from "../core/clock.ts";
 import { ConfigError, StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
-import { executeAttempt, FinalWriter, SUPERSEDED_REASON, type AttemptFence, type ExecuteContext, type FinalSink } from "../coordinator/attempt.ts";
+import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext, type FinalSink } from "../coordinator/attempt.ts";
 import { planCatchup } from "../coordinator/catchup.ts";
 import { claimBatch, newNonce } from "../coordinator/claim.ts";
 import { DeadManSwitch } from "../coordinator/deadman.ts";
@@ -623,18 +623,15 @@ export class Agent {
     this.fence.lapseIfPast();
     if (run.session !== this.fence.session) {
       try {
-        if ((await this.store.getRuns([attemptId(run.run_id, run.attempt + 1)])).length > 0) {
+        if ((await this.supersededOf([final])).size > 0) {
           this.log.warn(`${run._id}: finished after this agent's fence deadline and attempt ${run.attempt + 1} was taken over; its result (${final.patch.status}) is not recorded`);
           return;
         }
         // Written at once, not a flush window later: the check above must still hold when it lands.
         await this.store.finishRuns([final]);
         // Where the final update is not guarded, a takeover between the check and the write would
-        // have its lost mark overwritten: look once more, and put the mark back.
-        if (!this.store.finalWritesGuarded && (await this.supersededOf([final])).size > 0) {
-          await this.store.finishRuns([{ id: run._id, patch: { status: "lost", reason: SUPERSEDED_REASON } }]);
-          this.log.warn(`${run._id}: finished after this agent's fence deadline while attempt ${run.attempt + 1} was taken over; recorded lost`);
-        }
+        // have its lost mark overwritten: the writer looks once more and puts the mark back.
+        if (!this.store.finalWritesGuarded) await this.finals.restoreLostMarks([final]);
         return;
       } catch {
         // Unknown: handed to the writer, which retries (and whose filtered update, where the store

@@ -129,7 +129,7 @@ export async function executeAttempt(ctx: ExecuteContext, job: Job, run: RunReco
 }
 
 /** Why an attempt whose late result landed after a takeover is marked lost again (unguarded stores). */
-export const SUPERSEDED_REASON = "lost: its result arrived after the next attempt was taken over (the target was called by both)";
+const SUPERSEDED_REASON = "lost: its result arrived after the next attempt was taken over (the target was called by both)";
 
 /** How the batched writer treats results that reach the store late (docs/protocol.md, "Final writes"). */
 export interface FinalWriterOptions {
@@ -237,7 +237,7 @@ export class FinalWriter implements FinalSink {
       }
     }
     const late = tries > 0 || this.clock.now() - startedAt > (this.options.lateAfterMs ?? Number.POSITIVE_INFINITY) || this.options.recheck?.() === true;
-    if (finals.length > 0 && late) await this.remarkSuperseded(finals);
+    if (finals.length > 0 && late) await this.restoreLostMarks(finals);
     for (const b of batch) b.done();
   }
 
@@ -248,8 +248,8 @@ export class FinalWriter implements FinalSink {
     return finals.filter((f) => !superseded.has(f.id));
   }
 
-  /** A late batch may have overwritten a taker's `lost` mark (unguarded store): put it back. */
-  private async remarkSuperseded(finals: FinalWrite[]): Promise<void> {
+  /** A late write may have overwritten a taker's `lost` mark (unguarded store): put it back. Never throws. */
+  async restoreLostMarks(finals: FinalWrite[]): Promise<void> {
     if (!this.options.superseded) return;
     try {
       const superseded = await this.options.superseded(finals);
