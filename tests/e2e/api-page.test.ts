@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { eventually, makeHome, runCli, startAgent, type AgentProcess, type TestHome } from "../support/cli.ts";
 import { ARTIFACTS, HAVE_CHROMIUM, launchChromium, warnIfNoChromium } from "../support/chromium.ts";
 import { startSink, type Sink } from "../support/sink.ts";
+import type { Locator, Page } from "playwright-core";
 
 /**
  * Issue 15's page in headless Chromium (Debian's chromium via playwright-core) against a real
@@ -34,7 +35,8 @@ beforeAll(async () => {
     "fleetcron-api-page",
   );
   writeFileSync(join(home.dir, "jobs.json"), JSON.stringify([
-    { name: "Healthy ping", every: "1h", url: "{{SINK}}/ok" },
+    // Yearly, so the only delivery to /ok is the page's Run now (an hourly job could fire mid-test).
+    { name: "Healthy ping", cron: "0 0 1 1 *", url: "{{SINK}}/ok" },
     { name: "Broken export", every: "2s", url: "{{SINK}}/fail" },
   ]));
   expect((await runCli(home, ["jobs", "apply", join(home.dir, "jobs.json")])).exitCode).toBe(0);
@@ -52,6 +54,16 @@ afterAll(async () => {
   await sink?.stop();
   home?.cleanup();
 });
+
+/**
+ * Clicks a form's button and returns the first flash message of the page the POST redirects to.
+ * Waiting for the navigation matters: the page before the click already shows a flash (the sign-in
+ * one), so waiting for any `.flash` could read the old page's.
+ */
+async function submit(page: Page, button: Locator): Promise<string> {
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), button.click()]);
+  return page.locator(".flash").first().innerText();
+}
 
 test.skipIf(!HAVE_CHROMIUM && !process.env.CI)(
   "sign in, Run now, pause with a note, retry a failed run; read sees no buttons; no CSRF token, no action; screenshots",
@@ -73,18 +85,14 @@ test.skipIf(!HAVE_CHROMIUM && !process.env.CI)(
 
       // Run now: the result is said at the top, and the run is in the table, without reloading by hand.
       const row = page.locator("#jobs tbody tr", { hasText: "Healthy ping" });
-      await row.locator('button:has-text("Run now")').click();
-      await page.waitForSelector(".flash");
-      expect(await page.locator(".flash").first().innerText()).toMatch(/Run now "Healthy ping": success in \d+ ms \(run /);
+      expect(await submit(page, row.locator('button:has-text("Run now")'))).toMatch(/Run now "Healthy ping": success in \d+ ms \(run /);
       const manual = page.locator("#runs tbody tr", { hasText: "Healthy ping" }).filter({ hasText: "manual" });
       expect(await manual.count()).toBe(1);
       expect(sink.deliveries.filter((d) => d.path === "/ok")).toHaveLength(1);
 
       // Pause with a note.
       await page.locator("#jobs tbody tr", { hasText: "Healthy ping" }).locator('input[name="note"]').fill("db migration tonight");
-      await page.locator("#jobs tbody tr", { hasText: "Healthy ping" }).locator('button:has-text("Pause")').click();
-      await page.waitForSelector(".flash");
-      expect(await page.locator(".flash").first().innerText()).toContain('"Healthy ping" paused: db migration tonight.');
+      expect(await submit(page, page.locator("#jobs tbody tr", { hasText: "Healthy ping" }).locator('button:has-text("Pause")'))).toContain('"Healthy ping" paused: db migration tonight.');
       const pausedRow = page.locator("#jobs tbody tr", { hasText: "Healthy ping" });
       expect(await pausedRow.locator(".badge", { hasText: "paused" }).count()).toBe(1);
       expect(await pausedRow.innerText()).toContain("db migration tonight");
@@ -93,9 +101,7 @@ test.skipIf(!HAVE_CHROMIUM && !process.env.CI)(
 
       // Retry a failed run.
       const failed = page.locator("#runs tbody tr.failed", { hasText: "Broken export" }).first();
-      await failed.locator('button:has-text("Retry")').click();
-      await page.waitForSelector(".flash");
-      expect(await page.locator(".flash").first().innerText()).toMatch(/Retry of run .*: attempt 2 /);
+      expect(await submit(page, failed.locator('button:has-text("Retry")'))).toMatch(/Retry of run .*: attempt 2 /);
       const retried = page.locator("#runs tbody tr", { hasText: "Broken export" }).filter({ hasText: "retry" });
       expect(await retried.count()).toBeGreaterThanOrEqual(1);
 
