@@ -149,7 +149,8 @@ describe("signed requests: the shipped verifiers check what the agent really sen
   beforeAll(() => {
     const built = Bun.spawnSync(["go", "build", "-o", goBinary, join(VERIFY, "verify.go")], { stderr: "pipe", env: { ...process.env, GOFLAGS: "-mod=mod" } });
     if (built.exitCode !== 0) throw new Error(`go build of docs/verify/verify.go failed: ${built.stderr.toString()}`);
-  });
+    // With a cold Go build cache (a fresh CI machine) the build alone takes longer than the 5 s default.
+  }, 180_000);
 
   function verify(which: string, req: Seen, overrides: Record<string, unknown> = {}): string {
     const input = { method: req.method, target: req.target, body: req.body, signature: req.headers["fleetcron-signature"] ?? "", keys: { [NEW_KEY.id]: NEW_KEY.secret, [OLD_KEY.id]: OLD_KEY.secret }, ...overrides };
