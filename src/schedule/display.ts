@@ -1,5 +1,16 @@
-import { formatInTimeZone } from "date-fns-tz";
 import { wallParts } from "./zone.ts";
+
+type FormatInTimeZone = typeof import("date-fns-tz").formatInTimeZone;
+let formatInTimeZone: FormatInTimeZone | undefined;
+
+/**
+ * date-fns-tz, loaded the first time a time is shown: loading it costs an agent about 9 MB of
+ * resident memory, which an agent nobody looks at (no page load, no CLI table) never needs.
+ */
+function zoneFormatter(): FormatInTimeZone {
+  formatInTimeZone ??= (require("date-fns-tz") as typeof import("date-fns-tz")).formatInTimeZone;
+  return formatInTimeZone;
+}
 
 /**
  * A time shown to a person: local time in `tz` with its abbreviation and offset, e.g.
@@ -16,7 +27,7 @@ export function displayTime(ms: number, tz: string): string {
   const w = wallParts(ms, tz);
   const wall = `${pad(w.year, 4)}-${pad(w.month)}-${pad(w.day)} ${pad(w.hour)}:${pad(w.minute)}:${pad(w.second)}`;
   // Zones without a common English abbreviation show "GMT+10:30", which the offset already says.
-  const zone = formatInTimeZone(ms, tz, "zzz (xxx)").replace(/^(GMT|UTC)[+-][\d:]+ /, "");
+  const zone = zoneFormatter()(ms, tz, "zzz (xxx)").replace(/^(GMT|UTC)[+-][\d:]+ /, "");
   return `${wall} ${zone}`;
 }
 
