@@ -123,6 +123,9 @@ export class Agent {
   private readonly nextAt = new Map<string, number>();
   private view: FleetView = { machines: new Map(), members: [] };
   private jobsRevision: string | null = null;
+  /** The commands revision of the last listing of commands, and when it was made. */
+  private listedCommandsRevision: string | null = null;
+  private commandsListedAt = Number.NEGATIVE_INFINITY;
   private readonly startedAt: number;
   private readonly appliedCommands = new Set<string>();
   private readonly unacked = new Map<string, { command: CommandRecord; error?: string }>();
@@ -803,8 +806,10 @@ export class Agent {
     await this.renewLiveness();
     if (this.mode === "serial") await this.serials.heartbeat(this.clock.now());
     this.judgeFleet();
-    await this.refreshJobCatalog();
-    await this.applyCommandInbox();
+    // One read says whether jobs or commands changed; each is listed only then.
+    const revisions = await this.store.getRevisions();
+    await this.refreshJobCatalog(revisions.jobs);
+    await this.applyCommandInbox(revisions.commands);
     if (!this.stopping && this.scheduling) {
       const owned = [...this.jobSet.jobs.values()].filter((job) => job.alert_after_sec !== undefined && this.positionFor(job) === 0);
       await this.deadman.check(owned, this.jobSet.updatedAt, this.deadManContext(), (work) => this.track(work));
@@ -991,8 +996,8 @@ export class Agent {
     if (self) this.view.machines.set(self._id, { ...self, session, running });
   }
 
-  private async refreshJobCatalog(): Promise<void> {
-    if (this.jobsRevision !== null && (await this.store.getJobsRevision()) !== this.jobsRevision) await this.reloadJobs();
+  private async refreshJobCatalog(revision: string): Promise<void> {
+    if (this.jobsRevision !== null && revision !== this.jobsRevision) await this.reloadJobs();
   }
 
   private async reloadJobs(options: { rescheduleAll?: boolean } = {}): Promise<void> {
@@ -1032,12 +1037,18 @@ export class Agent {
    * Commands addressed to this agent, each applied once and acknowledged (a failed ack is retried
    * on the next heartbeat). The window reaches back a minute before this start, so a command from
    * a CLI whose clock runs behind is still seen; one this machine acknowledged in an earlier run is not applied again.
+   * Commands are listed only when `revision` (the store's commands revision) changed since the
+   * last listing, or `commandListEveryMs` after it.
    */
-  private async applyCommandInbox(): Promise<void> {
+  private async applyCommandInbox(revision: string): Promise<void> {
     for (const [id, pending] of this.unacked) {
       if (await this.ack(pending.command, pending.error)) this.unacked.delete(id);
     }
+    const now = this.clock.now();
+    if (revision === this.listedCommandsRevision && now - this.commandsListedAt < this.timing.commandListEveryMs) return;
     const commands = await this.store.listCommands(new Date(this.startedAt - 60_000));
+    this.listedCommandsRevision = revision;
+    this.commandsListedAt = now;
     for (const command of commands) {
       if (this.appliedCommands.has(command._id)) continue;
       if (command.target !== null && command.target !== this.settings.machineId) continue;

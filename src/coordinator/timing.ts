@@ -33,6 +33,12 @@ export interface Timing extends TimingSettings {
   claimLeadMs: number;
   /** History and command pruning, off the heartbeat. */
   housekeepingEveryMs: number;
+  /**
+   * A heartbeat lists commands only when the commands revision changed, and at least this often
+   * (12 heartbeats, a minute at the default): a command written by hand or by the Python CLI, which
+   * do not change the revision, or whose writer died before it did, is still applied.
+   */
+  commandListEveryMs: number;
   /** An attempt waits for a run slot at most its job's interval, and never longer than this. */
   slotWaitMaxMs: number;
 }
@@ -65,6 +71,7 @@ export function deriveTiming(s: TimingSettings): Timing {
     lateToleranceMs: 2000,
     claimLeadMs: 50,
     housekeepingEveryMs: 3_600_000,
+    commandListEveryMs: 12 * s.heartbeatMs,
     slotWaitMaxMs: 60_000,
   };
 }

@@ -260,6 +260,14 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     async bumpJobsRevision(now) {
       await put(meta, { _id: "jobs", revision: `${now.getTime()}-${crypto.randomUUID()}`, updated_at: now });
     },
+    async getRevisions() {
+      const docs = await meta.find({ _id: { $in: ["jobs", "commands"] } }).toArray();
+      const revisionOf = (id: string) => {
+        const revision = docs.find((d) => d._id === id)?.revision;
+        return typeof revision === "string" ? revision : "";
+      };
+      return { jobs: revisionOf("jobs"), commands: revisionOf("commands") };
+    },
 
     async insertRun(run: RunRecord) {
       return claim(runs, run);
@@ -366,6 +374,8 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
 
     async insertCommand(command: CommandRecord) {
       await commands.insertOne({ ...command });
+      // A plain replace: two writers racing still leave a value no agent has seen, which is all it must do.
+      await put(meta, { _id: "commands", revision: `${command.created_at.getTime()}-${crypto.randomUUID()}`, updated_at: command.created_at });
     },
     async listCommands(since) {
       const docs = await commands.find({ created_at: { $gte: since } }).sort({ created_at: 1, _id: 1 }).toArray();

@@ -146,6 +146,10 @@ export function openSqliteStore(path: string): Store {
   });
   // A batch of claims is one transaction: all of it lands or none of it does.
   const insertRunsTx = db.transaction((runs: RunRecord[]): ClaimOutcome[] => runs.map((run) => (writeRun(run, "INSERT") === 1 ? "won" : "lost")));
+  const insertCommandTx = db.transaction((command: CommandRecord, revision: string) => {
+    db.query("INSERT INTO commands (id, created_at, doc) VALUES (?, ?, ?)").run(command._id, command.created_at.getTime(), encode(command));
+    db.query("INSERT OR REPLACE INTO meta (id, value) VALUES ('commands', ?)").run(revision);
+  });
   const finishRunsTx = db.transaction((finals: FinalWrite[]) => {
     for (const { id, patch } of finals) {
       const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
@@ -196,6 +200,11 @@ export function openSqliteStore(path: string): Store {
     async bumpJobsRevision(now) {
       const revision = `${now.getTime()}-${crypto.randomUUID()}`;
       db.query("INSERT OR REPLACE INTO meta (id, value) VALUES ('jobs', ?)").run(revision);
+    },
+    async getRevisions() {
+      const rows = db.query<{ id: string; value: string }, []>("SELECT id, value FROM meta WHERE id IN ('jobs', 'commands')").all();
+      const revisionOf = (id: string) => rows.find((r) => r.id === id)?.value ?? "";
+      return { jobs: revisionOf("jobs"), commands: revisionOf("commands") };
     },
 
     async insertRun(run) {
@@ -299,7 +308,7 @@ export function openSqliteStore(path: string): Store {
     },
 
     async insertCommand(command: CommandRecord) {
-      db.query("INSERT INTO commands (id, created_at, doc) VALUES (?, ?, ?)").run(command._id, command.created_at.getTime(), encode(command));
+      insertCommandTx(command, `${command.created_at.getTime()}-${crypto.randomUUID()}`);
     },
     async listCommands(since) {
       return all<CommandRecord>("SELECT doc FROM commands WHERE created_at >= ? ORDER BY created_at, id", since.getTime());

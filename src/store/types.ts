@@ -192,6 +192,13 @@ export interface RunQuery {
   limit: number;
 }
 
+
+/** See `Store.getRevisions`: each is an opaque token that changes with every write of its kind. */
+export interface Revisions {
+  jobs: string;
+  commands: string;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "mongo";
   /** Where the data lives, for `status` (path or redacted URI). */
@@ -216,6 +223,11 @@ export interface Store {
   /** Changes whenever jobs change through FleetCron; agents compare it each heartbeat. */
   getJobsRevision(): Promise<string>;
   bumpJobsRevision(now: Date): Promise<void>;
+  /**
+   * The jobs and commands revisions in one read: a heartbeat compares them and lists jobs or
+   * commands only when one changed (docs/protocol.md, "Heartbeat").
+   */
+  getRevisions(): Promise<Revisions>;
 
   // runs
   /** The claim primitive: false when a run with this `_id` exists. */
@@ -274,6 +286,7 @@ export interface Store {
   deleteSerial(serial: number, machineId: string, lastSeen?: Date): Promise<boolean>;
 
   // commands
+  /** Inserts the command, then changes the commands revision, so agents list commands on their next heartbeat. */
   insertCommand(command: CommandRecord): Promise<void>;
   /** Commands created at or after `since`, oldest first. */
   listCommands(since: Date): Promise<CommandRecord[]>;

@@ -76,6 +76,22 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(second).not.toBe(first);
     });
 
+    test("revisions: one read gives both; a job bump changes only jobs, a command insert only commands", async () => {
+      const start = await store.getRevisions();
+      await store.bumpJobsRevision(at(2));
+      const afterBump = await store.getRevisions();
+      expect(afterBump.jobs).not.toBe(start.jobs);
+      expect(afterBump.jobs).toBe(await store.getJobsRevision());
+      expect(afterBump.commands).toBe(start.commands);
+      await store.insertCommand({ _id: "c-revision", type: "reload", target: null, created_at: at(2) });
+      const afterCommand = await store.getRevisions();
+      expect(afterCommand.commands).not.toBe(afterBump.commands);
+      expect(afterCommand.jobs).toBe(afterBump.jobs);
+      await store.insertCommand({ _id: "c-revision-2", type: "reload", target: null, created_at: at(2) });
+      expect((await store.getRevisions()).commands).not.toBe(afterCommand.commands);
+      await store.pruneCommands(at(3));
+    });
+
     test("runs: insert is the claim — a second insert of the same _id loses", async () => {
       expect(await store.insertRun(run("job-a@2026-01-05T09:00:00.000Z"))).toBe(true);
       expect(await store.insertRun(run("job-a@2026-01-05T09:00:00.000Z", { machine_id: "m2" }))).toBe(false);

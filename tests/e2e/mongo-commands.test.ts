@@ -9,7 +9,9 @@ import { startMongoForSuite } from "../support/ferretdb.ts";
 
 /**
  * A command inserted by hand (mongosh: `db.commands.insertOne({type: "reload-config", …})`) gets an
- * ObjectId `_id`; it must be applied once, like one the CLI sent, not on every heartbeat.
+ * ObjectId `_id`; it must be applied once, like one the CLI sent, not on every heartbeat. Written
+ * past the store, it does not change the commands revision: the agent's periodic listing (every 12
+ * heartbeats, 2.4 s here) finds it.
  */
 
 const { mongo, skipReason } = await startMongoForSuite("hand-written commands suite");
@@ -37,13 +39,13 @@ describe(`hand-written command documents on MongoDB-wire${skipReason}`, () => {
       await Bun.sleep(500);
       const _id = new ObjectId();
       await raw.db(dbName).collection("commands").insertOne({ _id, type: "reload-config", target: null, created_at: new Date() });
-      await Bun.sleep(2500); // ten heartbeats or more
+      await Bun.sleep(4000); // one periodic listing (12 heartbeats) or more
       expect(reloads).toBe(1);
       const acks = await store.listAcks(_id.toHexString());
       expect(acks.map((a) => a.machine_id)).toEqual(["m-oid"]);
       // Written without a target, as by hand for every agent: applied here too, once.
       await raw.db(dbName).collection("commands").insertOne({ type: "reload-config", created_at: new Date() });
-      await Bun.sleep(1500);
+      await Bun.sleep(4000);
       expect(reloads).toBe(2);
       // Pruned with their acks, though the acks name them by their hex strings.
       expect(await store.pruneCommands(new Date(Date.now() + 60_000))).toBe(2);

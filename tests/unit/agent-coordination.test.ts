@@ -274,4 +274,40 @@ describe("commands and job changes", () => {
     await h.clock.advance(6000);
     expect((await h.store.listAcks("cmd1")).map((a) => a.machine_id)).toEqual(["a"]);
   });
+
+  test("a heartbeat reads both revisions in one call and lists commands only when a command was written, or 12 heartbeats later", async () => {
+    h = createHarness(T0 + 1000);
+    h.startAgent("a");
+    await h.clock.advance(11_000);
+    const since = (t: number, method: string) => h.storeCalls.filter((c) => c.at > t && c.method === method).length;
+    // Quiet: three heartbeats, three revision reads, no listing of commands or jobs.
+    let t = h.clock.now();
+    await h.clock.advance(15_000);
+    expect(since(t, "getRevisions")).toBe(3);
+    expect(since(t, "listCommands")).toBe(0);
+    expect(since(t, "listJobs")).toBe(0);
+    // A command: listed at the next heartbeat, applied and acknowledged.
+    await h.store.insertCommand({ _id: "cmd-rev", type: "reload", target: null, created_at: new Date(h.clock.now()) });
+    t = h.clock.now();
+    await h.clock.advance(5000);
+    expect(since(t, "listCommands")).toBe(1);
+    expect((await h.store.listAcks("cmd-rev")).map((a) => a.machine_id)).toEqual(["a"]);
+    // A command that did not change the revision (written by hand, or its writer died first; the
+    // revision is held still here): the listing 12 heartbeats (60 s) after the last one finds it.
+    const frozen = await h.store.getRevisions();
+    const realRevisions = h.store.getRevisions;
+    h.store.getRevisions = async () => frozen;
+    try {
+      await h.store.insertCommand({ _id: "cmd-norev", type: "reload", target: "a", created_at: new Date(h.clock.now()) });
+      t = h.clock.now();
+      await h.clock.advance(45_000);
+      expect(since(t, "listCommands")).toBe(0);
+      expect(await h.store.listAcks("cmd-norev")).toEqual([]);
+      await h.clock.advance(20_000);
+      expect((await h.store.listAcks("cmd-norev")).map((a) => a.machine_id)).toEqual(["a"]);
+    } finally {
+      h.store.getRevisions = realRevisions;
+    }
+    expect(since(t, "listCommands")).toBe(1);
+  });
 });
