@@ -86,6 +86,15 @@ function takeovers(records: Record<string, number> | undefined): string {
   return later.length ? `taken over: ${later.map(([k, v]) => `${v} ${k}`).join(", ")}` : "";
 }
 
+/**
+ * The burst a size target is judged on: the target's own size if it ran; else the largest smaller
+ * burst (held to the same rate); else the smallest larger one, which can show the target met but
+ * not missed.
+ */
+export function burstForTarget<T extends { jobs: number }>(rows: T[], size: number): T | undefined {
+  return rows.find((b) => b.jobs === size) ?? rows.filter((b) => b.jobs < size).sort((a, b) => b.jobs - a.jobs)[0] ?? [...rows].sort((a, b) => a.jobs - b.jobs)[0];
+}
+
 export function report(doc: Doc): string {
   const out: string[] = [];
   const r = doc.results;
@@ -208,9 +217,11 @@ export function report(doc: Doc): string {
     for (const [store, size] of [["sqlite", 10000], ["ferretdb", 1000], ["ferretdb-pg", 1000]] as const) {
       const mine = r.burst.filter((x) => x.system === "FleetCron" && x.store === store && x.agents === 3);
       if (mine.length === 0) continue;
-      const x = mine.reduce((a, b) => (b.jobs > a.jobs ? b : a));
+      const x = burstForTarget(mine, size)!;
       const cap = (3 * Math.min(x.jobs, size)) / size;
-      targets.push([`${size.toLocaleString("en")} same-second occurrences delivered ≤ 3 s after the instant by 3 agents (${storeLabel(store)}${x.jobs < size ? `; measured at ${x.jobs.toLocaleString("en")}, so held to ${cap.toFixed(2)} s` : ""})`, x.all_delivered_s !== null ? `${x.all_delivered_s} s` : `${x.delivered}/${x.jobs} in the cap`, verdict(x.all_delivered_s === null ? false : x.all_delivered_s <= cap)]);
+      const within = x.all_delivered_s === null ? false : x.all_delivered_s <= cap;
+      const measuredAt = x.jobs < size ? `; measured at ${x.jobs.toLocaleString("en")}, so held to ${cap.toFixed(2)} s` : x.jobs > size ? `; measured at ${x.jobs.toLocaleString("en")}, which can show it met, not missed` : "";
+      targets.push([`${size.toLocaleString("en")} same-second occurrences delivered ≤ 3 s after the instant by 3 agents (${storeLabel(store)}${measuredAt})`, x.all_delivered_s !== null ? `${x.all_delivered_s} s` : `${x.delivered}/${x.jobs} in the cap`, verdict(x.jobs > size && !within ? null : within)]);
     }
     for (const x of r.burst.filter((x) => x.system === "FleetCron" && x.agents === 3 && x.per_agent)) {
       const counts = x.per_agent!.split(" ")[0]!.split("/").map(Number);

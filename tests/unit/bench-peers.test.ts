@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { bullmqPrefix } from "../../bench/lib/bullmq.ts";
 import { pgbossSchema } from "../../bench/lib/pgboss.ts";
 import type { Arrival } from "../../bench/lib/sink.ts";
-import { peerBurstRatios, peerFailoverRatios, peerLatenessRatios } from "../../bench/report.ts";
+import { burstForTarget, peerBurstRatios, peerFailoverRatios, peerLatenessRatios } from "../../bench/report.ts";
 import { rowOrder, type BurstResult } from "../../bench/scenarios/burst.ts";
 import type { FailoverResult } from "../../bench/scenarios/failover.ts";
 import type { LatenessResult } from "../../bench/scenarios/lateness.ts";
@@ -120,5 +120,15 @@ describe("bench peers: burst rows", () => {
       "BullMQ (tight) Redis ×1 5000",
       "pg-boss (tight) PostgreSQL ×3 1000",
     ]);
+  });
+});
+
+describe("burst size targets", () => {
+  test("judged on the target's own size, else the largest smaller burst, else the smallest larger one", () => {
+    const rows = (...sizes: number[]) => sizes.map((jobs) => ({ jobs }));
+    expect(burstForTarget(rows(100, 1000, 5000), 1000)?.jobs).toBe(1000);
+    expect(burstForTarget(rows(5000, 100, 500), 1000)?.jobs).toBe(500);
+    expect(burstForTarget(rows(20000, 5000), 1000)?.jobs).toBe(5000);
+    expect(burstForTarget([], 1000)).toBeUndefined();
   });
 });
