@@ -9,7 +9,8 @@
  * Virtual agents run the real placement code (src/coordinator/placement.ts) on a fake clock (no
  * sleeping) against an in-memory store (bench/lib/memory-store.ts) whose claim insert fails on a
  * duplicate `_id`, the rule the real stores use. Events are processed in time order from a
- * priority queue: heartbeats (one renewal + one membership read per agent per h), the judge's
+ * priority queue: heartbeats (one renewal, one membership read and one revisions read per agent
+ * per h, as the agent makes them), the judge's
  * re-read at a silent member's last_seen + D, occurrence instants (batched per
  * minute), and the day's churn: agents joining, leaving gracefully, dying (and restarting).
  *
@@ -599,6 +600,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
       if (now >= endMs) continue;
       renew(a, now);
       readView(a, now);
+      store.readRevisions();
       checkDeaths(now);
       continue;
     }
@@ -697,7 +699,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
 
   const c = store.counts;
   const seconds = endMs / 1000;
-  const roundTrips = c.claimBatches + c.heartbeatWrites + c.membershipReads + c.finalBatches;
+  const roundTrips = c.claimBatches + c.heartbeatWrites + c.membershipReads + c.revisionReads + c.finalBatches;
   const lateValues = [...histogram.entries()].filter(([ms]) => ms > 0);
   const hist: Record<string, number> = {};
   for (const [ms, count] of [...histogram.entries()].sort((a, b) => a[0] - b[0])) hist[`${ms / 1000}s`] = count;
@@ -724,7 +726,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
       ...c,
       roundTrips,
       roundTripsPerSec: roundTrips / seconds,
-      heartbeatRoundTripsPerSec: (c.heartbeatWrites + c.membershipReads) / seconds,
+      heartbeatRoundTripsPerSec: (c.heartbeatWrites + c.membershipReads + c.revisionReads) / seconds,
       claimDocsPerSec: c.claimDocs / seconds,
       roundTripsPerOccurrence: roundTrips / Math.max(1, occurrences),
       claimDocsPerOccurrence: c.claimDocs / Math.max(1, occurrences),
@@ -799,7 +801,7 @@ export function formatReport(r: SimResult): string {
     `| jobs whose owner changes when one agent leaves (expected ≈ 1/${o.agents} = ${pct(1 / o.agents)}) | ${pct(r.moved.onLeave)} |`,
     `| moved jobs not explained by the joiner/leaver (must be 0) | ${r.moved.unexplained} |`,
     `| store round trips per second (all) | ${fmt(s.roundTripsPerSec)} |`,
-    `|   of which heartbeats (renewal + membership read) | ${fmt(s.heartbeatRoundTripsPerSec)} |`,
+    `|   of which heartbeats (renewal + membership read + revisions read) | ${fmt(s.heartbeatRoundTripsPerSec)} |`,
     `|   claim round trips (insertMany batches) / final-record batches per second | ${fmt(s.claimBatches / (o.hours * 3600))} / ${fmt(s.finalBatches / (o.hours * 3600))} |`,
     `| claim documents per second (winning + rejected) | ${fmt(s.claimDocsPerSec)} |`,
     `| per occurrence: round trips / claim documents / rejected claims | ${s.roundTripsPerOccurrence.toFixed(3)} / ${s.claimDocsPerOccurrence.toFixed(2)} / ${(s.claimsRejected / Math.max(1, r.occurrences)).toFixed(2)} |`,

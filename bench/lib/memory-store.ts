@@ -27,13 +27,15 @@ export interface StoreCounts {
   heartbeatWrites: number;
   /** Membership reads (one per heartbeat, plus the judge's re-reads at last_seen + D). */
   membershipReads: number;
+  /** The heartbeat's one read of the jobs and commands revisions. */
+  revisionReads: number;
   /** Final run records written, and the round trips (batches) they took. */
   finalDocs: number;
   finalBatches: number;
 }
 
 export class MemoryStore {
-  readonly counts: StoreCounts = { claimDocs: 0, claimBatches: 0, claimsRejected: 0, heartbeatWrites: 0, membershipReads: 0, finalDocs: 0, finalBatches: 0 };
+  readonly counts: StoreCounts = { claimDocs: 0, claimBatches: 0, claimsRejected: 0, heartbeatWrites: 0, membershipReads: 0, revisionReads: 0, finalDocs: 0, finalBatches: 0 };
   readonly machines = new Map<string, MachineDoc>();
   /** Claims by `_id` → the machine (slot number) whose insert won. */
   private readonly claims = new Map<string, number>();
@@ -89,6 +91,11 @@ export class MemoryStore {
     this.counts.heartbeatWrites++;
     const doc = this.machines.get(machineId);
     if (doc) this.machines.set(machineId, { ...doc, stopped: true, ready: false, serial: null, lastSeen: now });
+  }
+
+  /** The revisions read each heartbeat makes (jobs and commands never change in the simulation). */
+  readRevisions(): void {
+    this.counts.revisionReads++;
   }
 
   /** The membership read each heartbeat makes. */
