@@ -4,7 +4,7 @@
  *   bun bench/sim.ts                                  # 50 agents, 100,000 jobs, 24 h, seed 1
  *   bun bench/sim.ts --agents 20 --jobs 10000 --hours 6 --seed 7 --json
  *   bun bench/sim.ts --mode serial                    # the seed's lowest-serial-fires-all, for comparison
- *   bun bench/sim.ts --standbys 3                     # only positions 0..2 try (default: every position)
+ *   bun bench/sim.ts --standbys all                   # every position tries (default: 0 and 1, as the agent)
  *
  * Virtual agents run the real placement code (src/coordinator/placement.ts) on a fake clock (no
  * sleeping) against an in-memory store (bench/lib/memory-store.ts) whose claim insert fails on a
@@ -28,6 +28,7 @@
  * daily), not the product's cron parser.
  */
 import { Placer, placeAll, type Member, type PlacementMode, type RunOn } from "../src/coordinator/placement.ts";
+import { TRYING_POSITIONS } from "../src/coordinator/untried.ts";
 import { MemoryStore, type StoreCounts } from "./lib/memory-store.ts";
 
 export interface SimOptions {
@@ -39,7 +40,10 @@ export interface SimOptions {
   heartbeatSec: number;
   deadAfterSec: number;
   failoverStepSec: number;
-  /** Positions 0..standbys−1 try; the rest never do. Infinity: every position tries (the protocol as designed). */
+  /**
+   * Positions 0..standbys−1 try; the rest check with one read per heartbeat (the agent: 2, see
+   * src/coordinator/untried.ts). Infinity: every position tries (the protocol before that).
+   */
   standbys: number;
   /** Share of jobs with run_on {region: "eu"} (agents alternate eu/us tags). */
   runOnShare: number;
@@ -61,7 +65,7 @@ export const DEFAULTS: SimOptions = {
   heartbeatSec: 5,
   deadAfterSec: 15,
   failoverStepSec: 5,
-  standbys: Infinity,
+  standbys: TRYING_POSITIONS,
   runOnShare: 0.05,
   churnPerDay: 6,
   maxSerial: 10,
@@ -79,6 +83,8 @@ export interface SimResult {
   duplicates: number;
   /** Occurrences no agent claimed. */
   misses: number;
+  /** Occurrences neither trying position claimed (both gone before their turn), claimed by catch-up after an agent further down checked. */
+  caughtUp: number;
   /** Occurrences where two or more agents each believed they were first (split views, e.g. right after a join); settled by the insert. */
   ownerConflicts: number;
   share: {
@@ -201,6 +207,8 @@ interface Agent {
   view: View | null;
   /** When the judge timer is due (a member's last_seen + D before the next heartbeat), or Infinity. */
   judgeAt: number;
+  /** It was third or later in some due job's order since its last heartbeat: that heartbeat checks with one read. */
+  untriedPending: boolean;
   /** When this run of the agent ends (death or stop), Infinity when not planned. */
   endsAt: number;
   upMs: number;
@@ -294,6 +302,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
       serial: null,
       view: null,
       judgeAt: Infinity,
+      untriedPending: false,
       endsAt: Infinity,
       upMs: 0,
       upSince: 0,
@@ -422,6 +431,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
   let runs = 0;
   let duplicates = 0;
   let misses = 0;
+  let caughtUp = 0;
   let ownerConflicts = 0;
   let fastPath = 0;
   let onTimeFast = 0;
@@ -508,6 +518,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
             continue;
           }
           const tries = Math.min(ord.length, maxPos);
+          for (let k = tries; k < ord.length; k++) agents[ord[k]!]!.untriedPending = true;
           let wins = 0;
           for (let k = 0; k < tries; k++) {
             const s = ord[k]!;
@@ -527,9 +538,15 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
         let best = Infinity;
         let zeroes = 0;
         const tries: { at: number; slot: number; pos: number }[] = [];
+        // An agent further down that is still up when the tryers' turns are over and it next checks.
+        let checker: Agent | undefined;
         for (const a of R) {
           const ord = orderOf(a.view!, j);
           const pos = ord.indexOf(a.slot);
+          if (pos >= maxPos) {
+            a.untriedPending = true;
+            if (!checker && a.endsAt > t + maxPos * step + h) checker = a;
+          }
           if (pos < 0 || pos >= maxPos) continue;
           const at = t + pos * step;
           if (a.endsAt <= at) continue; // dead or stopped before its turn
@@ -539,7 +556,14 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
         }
         if (zeroes > 1) ownerConflicts++;
         if (tries.length === 0) {
-          misses++;
+          // Neither trying position was up for its turn: the checker finds it unclaimed and catches it up.
+          if (checker) {
+            caughtUp++;
+            runs++;
+            checker.runs++;
+          } else {
+            misses++;
+          }
           continue;
         }
         tries.sort((x, y) => x.at - y.at || x.slot - y.slot);
@@ -601,6 +625,10 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
       renew(a, now);
       readView(a, now);
       store.readRevisions();
+      if (a.untriedPending) {
+        store.checkUntried();
+        a.untriedPending = false;
+      }
       checkDeaths(now);
       continue;
     }
@@ -699,7 +727,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
 
   const c = store.counts;
   const seconds = endMs / 1000;
-  const roundTrips = c.claimBatches + c.heartbeatWrites + c.membershipReads + c.revisionReads + c.finalBatches;
+  const roundTrips = c.claimBatches + c.heartbeatWrites + c.membershipReads + c.revisionReads + c.untriedChecks + c.finalBatches;
   const lateValues = [...histogram.entries()].filter(([ms]) => ms > 0);
   const hist: Record<string, number> = {};
   for (const [ms, count] of [...histogram.entries()].sort((a, b) => a[0] - b[0])) hist[`${ms / 1000}s`] = count;
@@ -711,6 +739,7 @@ export function simulate(partial: Partial<SimOptions> = {}): SimResult {
     runs,
     duplicates,
     misses,
+    caughtUp,
     ownerConflicts,
     share: {
       staticMaxRatio: Math.max(...staticRatios),
@@ -766,7 +795,8 @@ function parseArgs(argv: string[]): { options: Partial<SimOptions>; json: boolea
   set("jobs", num("jobs"));
   set("hours", num("hours"));
   set("seed", num("seed"));
-  set("standbys", num("standbys"));
+  // `--standbys all`: every position tries (the protocol before src/coordinator/untried.ts).
+  set("standbys", value("standbys") === "all" ? Infinity : num("standbys"));
   set("churnPerDay", num("churn"));
   set("runOnShare", num("run-on-share"));
   const mode = value("mode");
@@ -793,6 +823,7 @@ export function formatReport(r: SimResult): string {
     `| runs | ${fmt(r.runs, 0)} |`,
     `| duplicates (occurrences with > 1 winning claim / run by two agents) | ${r.duplicates} |`,
     `| misses (occurrences nobody claimed) | ${r.misses} |`,
+    `| caught up (neither of the first two claimed; an agent further down checked and caught it up) | ${r.caughtUp} |`,
     `| owner conflicts settled by the unique insert (≥ 2 agents first in their own view) | ${fmt(r.ownerConflicts, 0)} |`,
     `| jobs owned per agent at the start (max / min vs fair share, given run_on) | ${r.share.staticJobsMaxRatio.toFixed(3)} / ${r.share.staticJobsMinRatio.toFixed(3)} |`,
     `| the same weighted by occurrences per day (work share) | ${r.share.staticMaxRatio.toFixed(3)} / ${r.share.staticMinRatio.toFixed(3)} |`,
@@ -802,7 +833,7 @@ export function formatReport(r: SimResult): string {
     `| moved jobs not explained by the joiner/leaver (must be 0) | ${r.moved.unexplained} |`,
     `| store round trips per second (all) | ${fmt(s.roundTripsPerSec)} |`,
     `|   of which heartbeats (renewal + membership read + revisions read) | ${fmt(s.heartbeatRoundTripsPerSec)} |`,
-    `|   claim round trips (insertMany batches) / final-record batches per second | ${fmt(s.claimBatches / (o.hours * 3600))} / ${fmt(s.finalBatches / (o.hours * 3600))} |`,
+    `|   claim round trips (insertMany batches) / final-record batches / untried checks per second | ${fmt(s.claimBatches / (o.hours * 3600))} / ${fmt(s.finalBatches / (o.hours * 3600))} / ${fmt(s.untriedChecks / (o.hours * 3600))} |`,
     `| claim documents per second (winning + rejected) | ${fmt(s.claimDocsPerSec)} |`,
     `| per occurrence: round trips / claim documents / rejected claims | ${s.roundTripsPerOccurrence.toFixed(3)} / ${s.claimDocsPerOccurrence.toFixed(2)} / ${(s.claimsRejected / Math.max(1, r.occurrences)).toFixed(2)} |`,
     `| occurrences fired late (any cause) / latest | ${fmt(r.lateness.late, 0)} / ${r.lateness.maxMs / 1000} s |`,

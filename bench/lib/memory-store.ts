@@ -29,13 +29,15 @@ export interface StoreCounts {
   membershipReads: number;
   /** The heartbeat's one read of the jobs and commands revisions. */
   revisionReads: number;
+  /** A heartbeat's one read of the occurrences its agent did not try (third or later in their order). */
+  untriedChecks: number;
   /** Final run records written, and the round trips (batches) they took. */
   finalDocs: number;
   finalBatches: number;
 }
 
 export class MemoryStore {
-  readonly counts: StoreCounts = { claimDocs: 0, claimBatches: 0, claimsRejected: 0, heartbeatWrites: 0, membershipReads: 0, revisionReads: 0, finalDocs: 0, finalBatches: 0 };
+  readonly counts: StoreCounts = { claimDocs: 0, claimBatches: 0, claimsRejected: 0, heartbeatWrites: 0, membershipReads: 0, revisionReads: 0, untriedChecks: 0, finalDocs: 0, finalBatches: 0 };
   readonly machines = new Map<string, MachineDoc>();
   /** Claims by `_id` → the machine (slot number) whose insert won. */
   private readonly claims = new Map<string, number>();
@@ -96,6 +98,11 @@ export class MemoryStore {
   /** The revisions read each heartbeat makes (jobs and commands never change in the simulation). */
   readRevisions(): void {
     this.counts.revisionReads++;
+  }
+
+  /** The check of untried occurrences (its outcome is decided by the simulation's own tally of misses). */
+  checkUntried(): void {
+    this.counts.untriedChecks++;
   }
 
   /** The membership read each heartbeat makes. */

@@ -12,6 +12,7 @@ import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMod
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
 import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
+import { TRYING_POSITIONS, unclaimed, UntriedOccurrences } from "../coordinator/untried.ts";
 import type { HttpSettings } from "../executor/chain.ts";
 import type { SecretScope } from "../executor/secret-hosts.ts";
 import { createRedactor } from "../core/redact.ts";
@@ -137,6 +138,9 @@ export class Agent {
   /** Jobs no live agent may run, by job id: one `missed` record per gap. */
   private readonly unplaceable = new Set<string>();
   private missedDuringOutage: Occurrence[] = [];
+  /** Occurrences this agent was too far down their order to try: checked once the tryers had their turn. */
+  private readonly untried = new UntriedOccurrences();
+  private checkingUntried = false;
   private nextHeartbeatAt = 0;
   private nextHousekeepingAt = 0;
   private heartbeatInFlight = false;
@@ -328,6 +332,12 @@ export class Agent {
         continue;
       }
       this.unplaceable.delete(job.id);
+      if (position >= TRYING_POSITIONS) {
+        // Not tried from here: a heartbeat after the tryers' turns checks that one of them claimed it.
+        // In an outage the tryers' own catch-up covers it, so it is not noted then.
+        if (!this.health.isDown) this.untried.note({ job, instant: at, settledAt: fireAt + this.settleMs() });
+        continue;
+      }
       const key = `${at}:${fireAt}:${position}`;
       const group = groups.get(key);
       if (group) group.jobs.push(job);
@@ -713,8 +723,51 @@ export class Agent {
     }
   }
 
+  /**
+   * Occurrences this agent did not try (third or later in their order), once the two agents before
+   * it had their turns: one read says which neither claimed, and those follow catch-up
+   * (docs/protocol.md, "Cost of standbys").
+   */
+  private async checkUntried(): Promise<void> {
+    this.checkingUntried = true;
+    const settled = this.untried.takeSettled(this.clock.now());
+    try {
+      if (settled.length === 0 || this.stopping) return;
+      let records: RunRecord[];
+      try {
+        records = await this.store.getRuns(settled.map((o) => occurrenceId(o.job.id, o.instant)));
+      } catch (error) {
+        this.untried.restore(settled);
+        if (!(error instanceof StoreError)) throw error;
+        this.health.failed(this.clock.now(), error);
+        return;
+      }
+      // The job as loaded now (a deleted one is not caught up).
+      const missed = unclaimed(settled, records).flatMap(({ job, instant }) => {
+        const current = this.jobSet.jobs.get(job.id);
+        return current ? [{ job: current, instant }] : [];
+      });
+      if (missed.length === 0) return;
+      this.log.warn(`${missed.length} occurrence(s) were not claimed by the two agents before this one in their order; catching up`);
+      try {
+        await this.catchUp(missed, "neither agent before this one in its order claimed it");
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error;
+        this.health.failed(this.clock.now(), error);
+        this.missedDuringOutage.push(...missed);
+      }
+    } finally {
+      this.checkingUntried = false;
+    }
+  }
+
   /** Occurrences this agent could not claim (in time) while the store was unreachable or slow. */
   private async outageCatchup(): Promise<void> {
+    // Only once the trying positions all had their turn for every one of them: the next agent may
+    // still claim one this agent could not, and a `missed` record written first would beat its
+    // claim. All at once, so `catchup: last` still runs only the latest.
+    const now = this.clock.now();
+    if (this.missedDuringOutage.some((o) => this.fireAt(o.job, o.instant) + this.settleMs() > now)) return;
     this.catchingUp = true;
     const missed = this.missedDuringOutage;
     this.missedDuringOutage = [];
@@ -775,6 +828,7 @@ export class Agent {
       this.health.succeeded(this.clock.now());
       // Apart from the heartbeat: a slow catch-up must not make this agent look dead.
       if (this.missedDuringOutage.length > 0 && !this.catchingUp && this.fence.mayWrite()) this.track(this.outageCatchup());
+      if (this.untried.size > 0 && !this.checkingUntried && this.fence.mayWrite()) this.track(this.checkUntried());
     } catch (error) {
       this.heartbeatFailed = true;
       this.health.failed(this.clock.now(), error);
@@ -1147,6 +1201,15 @@ export class Agent {
   }
 
   /** How long after an instant the last agent of an order would try: older occurrences are catch-up. */
+  /**
+   * After an occurrence's fire time, how long until both trying positions had their turn and their
+   * claim landed (nothing to wait for when this agent is alone in the fleet).
+   */
+  private settleMs(): number {
+    const tryers = Math.min(TRYING_POSITIONS, this.view.members.length);
+    return tryers <= 1 ? 0 : (tryers - 1) * this.timing.failoverStepMs + this.timing.lateToleranceMs + this.timing.roundTripMs;
+  }
+
   private staggerWindow(): number {
     return staggerWindowMs(this.timing, this.view.members.length);
   }

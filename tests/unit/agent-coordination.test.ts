@@ -262,6 +262,80 @@ describe("store outage", () => {
   });
 });
 
+describe("only the first two of an order try (docs/protocol.md, \"Cost of standbys\")", () => {
+  /** Three agents in serial order a, b, c, started 100 ms apart. */
+  async function threeAgents() {
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    const b = h.startAgent("b");
+    await h.clock.advance(100);
+    const c = h.startAgent("c");
+    await h.clock.advance(100);
+    expect([a.agent.serial, b.agent.serial, c.agent.serial]).toEqual([1, 2, 3]);
+    return { a, b, c };
+  }
+
+  test("the third claims nothing while the first two are alive; one read per heartbeat checks that they claimed", async () => {
+    h = createHarness(T0 + 1000);
+    await addJob("secondly", { every: "1s" });
+    await threeAgents();
+    await h.clock.advanceTo(T0 + 20_000);
+    const from = h.clock.now();
+    await h.clock.advanceTo(T0 + 50_000);
+    const inWindow = (machine: string, method: string) => h.storeCalls.filter((c) => c.machine === machine && c.method === method && c.at >= from).length;
+    expect(inWindow("c", "insertRuns")).toBe(0);
+    // c checks at each heartbeat (every 5 s), not per occurrence.
+    expect(inWindow("c", "getRuns")).toBeGreaterThanOrEqual(5);
+    expect(inWindow("c", "getRuns")).toBeLessThanOrEqual(7);
+    // The first two still try each occurrence (a fires, b's claim loses).
+    expect(inWindow("a", "insertRuns")).toBeGreaterThanOrEqual(29);
+    expect(inWindow("b", "insertRuns")).toBeGreaterThanOrEqual(25);
+    const runIds = h.calls.filter((c) => c.at >= from).map((c) => c.runId);
+    expect(new Set(runIds).size).toBe(runIds.length);
+    expect(h.calls.filter((c) => c.at >= from).every((c) => c.machine === "a")).toBe(true);
+  });
+
+  test("when the first two are cut off together, the third catches up what neither claimed, then fires on time", async () => {
+    h = createHarness(T0 + 1000);
+    const id = await addJob("every-two", { every: "2s", catchup: "all" });
+    const { a, b } = await threeAgents();
+    await h.clock.advanceTo(T0 + 20_500);
+    a.cut(true);
+    b.cut(true);
+    await h.clock.advanceTo(T0 + 80_000);
+    // Every instant from the cut on has exactly one delivery: c caught up those the dead first two
+    // never claimed (late, trigger catchup), then fired the rest on time as the new first in order.
+    const instants: number[] = [];
+    for (let t = T0 + 22_000; t <= T0 + 76_000; t += 2000) instants.push(t);
+    const byRun = new Map<string, { machine: string; at: number }[]>();
+    for (const call of h.calls) byRun.set(call.runId, [...(byRun.get(call.runId) ?? []), { machine: call.machine, at: call.at }]);
+    for (const t of instants) expect([t, byRun.get(`${id}@${new Date(t).toISOString()}`)?.map((c) => c.machine)]).toEqual([t, ["c"]]);
+    const runs = await h.store.listRuns({ job_id: id, limit: 200 });
+    const caughtUp = runs.filter((r) => r.trigger === "catchup" && r.scheduled_for.getTime() >= T0 + 22_000);
+    expect(caughtUp.length).toBeGreaterThanOrEqual(3);
+    // Once a and b are judged dead (dead_after 15 s), c fires on time.
+    const lastCall = h.calls.filter((c) => c.runId === `${id}@${new Date(T0 + 76_000).toISOString()}`)[0]!;
+    expect(lastCall.at - (T0 + 76_000)).toBeLessThan(100);
+  });
+});
+
+describe("catch-up waits for the other tryer's turn", () => {
+  test("an owner whose claim failed does not record the occurrence missed before the next agent had its turn", async () => {
+    h = createHarness(T0 + 1000);
+    const id = await addJob("minutely-skip", { every: "1m", catchup: "skip" });
+    const a = h.startAgent("a");
+    await h.clock.advance(100);
+    h.startAgent("b");
+    await h.clock.advanceTo(T0 + MINUTE - 1000);
+    a.failNext("insertRuns", 1);
+    await h.clock.advanceTo(T0 + MINUTE + 20_000);
+    // b tried at its turn (5 s late) and ran it; a's catch-up, after that turn, found b's claim.
+    expect(h.calls.map((c) => [c.machine, c.at - (T0 + MINUTE)])).toEqual([["b", 5000]]);
+    const record = await h.store.getRun(`${id}@${new Date(T0 + MINUTE).toISOString()}`);
+    expect([record?.status, record?.machine_id]).toEqual(["success", "b"]);
+  });
+});
+
 describe("commands and job changes", () => {
   test("jobs changed through the store's revision are picked up within a heartbeat; reload is acknowledged", async () => {
     h = createHarness(T0 + 1000);
