@@ -713,11 +713,15 @@ export class Agent {
       for (const instant of firesBetween(job.schedule, this.tzOf(job), start, untilMs, CATCHUP_RECORD_CAP)) if (!pausedAt(job, instant)) missed.push({ job, instant });
     }
     if (missed.length === 0) return;
+    await this.catchUpOrKeep(missed, "no agent was running");
+  }
+
+  /** Catch-up; on a store error the occurrences are kept for the next heartbeat's: none is dropped unrecorded. */
+  private async catchUpOrKeep(missed: Occurrence[], cause: string): Promise<void> {
     try {
-      await this.catchUp(missed, "no agent was running");
+      await this.catchUp(missed, cause);
     } catch (error) {
       if (!(error instanceof StoreError)) throw error;
-      // Kept for the next heartbeat's catch-up: a store error never drops an occurrence unrecorded.
       this.health.failed(this.clock.now(), error);
       this.missedDuringOutage.push(...missed);
     }
@@ -749,13 +753,7 @@ export class Agent {
       });
       if (missed.length === 0) return;
       this.log.warn(`${missed.length} occurrence(s) were not claimed by the two agents before this one in their order; catching up`);
-      try {
-        await this.catchUp(missed, "neither agent before this one in its order claimed it");
-      } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
-        this.health.failed(this.clock.now(), error);
-        this.missedDuringOutage.push(...missed);
-      }
+      await this.catchUpOrKeep(missed, "neither agent before this one in its order claimed it");
     } finally {
       this.checkingUntried = false;
     }
