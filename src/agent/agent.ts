@@ -12,7 +12,7 @@ import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMod
 import { SerialKeeper } from "../coordinator/serials.ts";
 import { takeOverSession } from "../coordinator/takeover.ts";
 import { deriveTiming, overlapGuardMs, staggerWindowMs, type Timing } from "../coordinator/timing.ts";
-import { TRYING_POSITIONS, unclaimed, UntriedOccurrences } from "../coordinator/untried.ts";
+import { TRYING_POSITIONS, unclaimed, UNTRIED_CAP, UntriedOccurrences } from "../coordinator/untried.ts";
 import type { HttpSettings } from "../executor/chain.ts";
 import type { SecretScope } from "../executor/secret-hosts.ts";
 import { createRedactor } from "../core/redact.ts";
@@ -141,6 +141,7 @@ export class Agent {
   /** Occurrences this agent was too far down their order to try: checked once the tryers had their turn. */
   private readonly untried = new UntriedOccurrences();
   private checkingUntried = false;
+  private untriedDropsLogged = 0;
   private nextHeartbeatAt = 0;
   private nextHousekeepingAt = 0;
   private heartbeatInFlight = false;
@@ -735,6 +736,10 @@ export class Agent {
   private async checkUntried(): Promise<void> {
     this.checkingUntried = true;
     const settled = this.untried.takeSettled(this.clock.now());
+    if (this.untried.dropped > this.untriedDropsLogged) {
+      this.log.warn(`${this.untried.dropped - this.untriedDropsLogged} noted occurrence(s) were dropped unchecked: more than ${UNTRIED_CAP} waited for a check the store did not answer`);
+      this.untriedDropsLogged = this.untried.dropped;
+    }
     try {
       if (settled.length === 0 || this.stopping) return;
       let records: RunRecord[];
@@ -1198,7 +1203,6 @@ export class Agent {
     return { machineId: this.settings.machineId, maxSerial: this.settings.maxSerial, deadAfterMs: this.settings.deadAfterMs };
   }
 
-  /** How long after an instant the last agent of an order would try: older occurrences are catch-up. */
   /**
    * After an occurrence's fire time, how long until both trying positions had their turn and their
    * claim landed (nothing to wait for when this agent is alone in the fleet).
@@ -1208,6 +1212,7 @@ export class Agent {
     return tryers <= 1 ? 0 : (tryers - 1) * this.timing.failoverStepMs + this.timing.lateToleranceMs + this.timing.roundTripMs;
   }
 
+  /** How long after an instant the last agent of an order would try: older occurrences are catch-up. */
   private staggerWindow(): number {
     return staggerWindowMs(this.timing, this.view.members.length);
   }

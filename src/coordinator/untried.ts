@@ -22,6 +22,7 @@ export interface UntriedOccurrence {
 
 export class UntriedOccurrences {
   private entries: UntriedOccurrence[] = [];
+  /** How many were dropped for the cap, ever. */
   dropped = 0;
 
   get size(): number {
@@ -48,10 +49,6 @@ export class UntriedOccurrences {
   /** Puts back occurrences whose check failed, to be checked again. */
   restore(entries: UntriedOccurrence[]): void {
     this.entries = [...entries, ...this.entries].slice(-UNTRIED_CAP);
-  }
-
-  clear(): void {
-    this.entries = [];
   }
 }
 

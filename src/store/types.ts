@@ -192,7 +192,6 @@ export interface RunQuery {
   limit: number;
 }
 
-
 /** See `Store.getRevisions`: each is an opaque token that changes with every write of its kind. */
 export interface Revisions {
   jobs: string;
