@@ -141,7 +141,6 @@ export class Agent {
   /** Occurrences this agent was too far down their order to try: checked once the tryers had their turn. */
   private readonly untried = new UntriedOccurrences();
   private checkingUntried = false;
-  private untriedDropsLogged = 0;
   private nextHeartbeatAt = 0;
   private nextHousekeepingAt = 0;
   private heartbeatInFlight = false;
@@ -736,10 +735,8 @@ export class Agent {
   private async checkUntried(): Promise<void> {
     this.checkingUntried = true;
     const settled = this.untried.takeSettled(this.clock.now());
-    if (this.untried.dropped > this.untriedDropsLogged) {
-      this.log.warn(`${this.untried.dropped - this.untriedDropsLogged} noted occurrence(s) were dropped unchecked: more than ${UNTRIED_CAP} waited for a check the store did not answer`);
-      this.untriedDropsLogged = this.untried.dropped;
-    }
+    const dropped = this.untried.takeDropped();
+    if (dropped > 0) this.log.warn(`${dropped} noted occurrence(s) were dropped unchecked: more than ${UNTRIED_CAP} waited for a check the store did not answer`);
     try {
       if (settled.length === 0 || this.stopping) return;
       let records: RunRecord[];

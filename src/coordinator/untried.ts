@@ -22,8 +22,7 @@ export interface UntriedOccurrence {
 
 export class UntriedOccurrences {
   private entries: UntriedOccurrence[] = [];
-  /** How many were dropped for the cap, ever. */
-  dropped = 0;
+  private dropped = 0;
 
   get size(): number {
     return this.entries.length;
@@ -35,6 +34,13 @@ export class UntriedOccurrences {
       this.entries.shift();
       this.dropped++;
     }
+  }
+
+  /** How many were dropped for the cap since the last call (each drop is reported once). */
+  takeDropped(): number {
+    const dropped = this.dropped;
+    this.dropped = 0;
+    return dropped;
   }
 
   /** Removes and returns the occurrences whose trying positions all had their turn by `now`. */
