@@ -235,11 +235,11 @@ export function report(doc: Doc): string {
     out.push(`\n### Idle — one agent with 1,000 jobs due hourly, none due in the window`);
     out.push(
       table(
-        ["system", "settings", "store", "window", "CPU (one core)", "RSS (start / end / max)", "store ops/min", "ops by kind (/min)", "store process CPU"],
-        r.idle.map((x) => [x.system ?? "FleetCron", x.settings ?? "defaults", storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
+        ["system", "settings", "store", "window", "CPU (one core)", "RSS (start / end / max)", "RSS at end: private + file-backed", "store ops/min", "ops by kind (/min)", "store process CPU"],
+        r.idle.map((x) => [x.system ?? "FleetCron", x.settings ?? "defaults", storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, x.rss_anon_mb == null ? "—" : `${f(x.rss_anon_mb, " MB")} + ${f(x.rss_file_mb ?? null, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
       ),
     );
-    out.push(`\nPeers: one worker each with 1,000 hourly schedules (pg-boss \`schedule()\`, BullMQ \`upsertJobScheduler()\`), side by side with the agents; pg-boss's store CPU is the PostgreSQL backends serving that worker; Redis serves both BullMQ rows, so it has no figure of its own.`);
+    out.push(`\nPeers: one worker each with 1,000 hourly schedules (pg-boss \`schedule()\`, BullMQ \`upsertJobScheduler()\`), side by side with the agents; pg-boss's store CPU is the PostgreSQL backends serving that worker; Redis serves both BullMQ rows, so it has no figure of its own. RSS at end splits the last figure into private memory (RssAnon: JS heap, JIT code, allocator) and file-backed pages (RssFile: mostly the runtime's own executable, read-only and shared by every process running it).`);
     for (const x of r.idle.filter((x) => (x.system ?? "FleetCron") === "FleetCron")) targets.push([`idle < 1 % CPU and < 80 MB RSS (${storeLabel(x.store)})`, `${f(x.cpu_pct, " %")}, ${f(x.rss_max_mb, " MB")}`, verdict(x.cpu_pct === null || x.rss_max_mb === null ? null : x.cpu_pct < 1 && x.rss_max_mb < 80)]);
   }
 

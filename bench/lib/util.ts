@@ -86,6 +86,22 @@ export function rssMb(pid: number): number | null {
   }
 }
 
+/**
+ * RSS split into private memory (RssAnon: the JS heap, JIT code, allocator arenas) and file-backed
+ * pages (RssFile: mostly the runtime's own executable, mapped read-only and shared by every process
+ * running it). Both count in VmRSS; the split says which one a change could shrink.
+ */
+export function rssSplitMb(pid: number): { anon: number; file: number } | null {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const anon = Number(/RssAnon:\s+(\d+)\s+kB/.exec(status)?.[1]);
+    const file = Number(/RssFile:\s+(\d+)\s+kB/.exec(status)?.[1]);
+    return Number.isFinite(anon) && Number.isFinite(file) ? { anon: anon / 1024, file: file / 1024 } : null;
+  } catch {
+    return null;
+  }
+}
+
 export function machineInfo(): Record<string, unknown> {
   let cpu = "unknown";
   let memMb = 0;

@@ -4,7 +4,7 @@ import type { Context } from "../lib/context.ts";
 import { startFerret, storeCpu, storeCpuDelta, type Ferret } from "../lib/ferret.ts";
 import { Fleet, insertJobs, launch, type StoreSpec } from "../lib/fleetcron.ts";
 import { STORE_LABEL, type StoreKind } from "../lib/stores.ts";
-import { cpuSeconds, log, round, rssMb, sleep } from "../lib/util.ts";
+import { cpuSeconds, log, round, rssMb, rssSplitMb, sleep } from "../lib/util.ts";
 import { bullmqPrefix, dropBullmqPrefix, REDIS_URL, setupBullmq } from "../lib/bullmq.ts";
 import { BULLMQ_DEFAULT_LABEL, BULLMQ_TIGHT_LABEL } from "../lib/bullmq-settings.ts";
 import { startBullmq, startPgboss, type PeerProcess } from "../lib/peers.ts";
@@ -76,6 +76,9 @@ export interface IdleResult {
   rss_start_mb: number | null;
   rss_mb: number | null;
   rss_max_mb: number | null;
+  /** RSS at the window's end, private (anon) and file-backed (the runtime's executable, shared): bench/lib/util.ts rssSplitMb. */
+  rss_anon_mb?: number | null;
+  rss_file_mb?: number | null;
   store_ops_per_min: number | null;
   store_ops_by_kind?: Record<string, number>;
   store_ops_how: string;
@@ -83,6 +86,11 @@ export interface IdleResult {
 }
 
 const JOBS = 1000;
+
+function splitAt(pid: number): Pick<IdleResult, "rss_anon_mb" | "rss_file_mb"> {
+  const split = rssSplitMb(pid);
+  return { rss_anon_mb: round(split?.anon ?? null, 1), rss_file_mb: round(split?.file ?? null, 1) };
+}
 
 interface Row {
   kind: StoreKind;
@@ -165,6 +173,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
         rss_start_mb: round(r.rssStart ?? null, 1),
         rss_mb: round(rssMb(pid), 1),
         rss_max_mb: round(r.rssMax, 1),
+        ...splitAt(pid),
       };
       if (r.ferret) {
         const ops0 = r.ops0 as Map<string, number>;
@@ -213,6 +222,7 @@ export async function idle(ctx: Context): Promise<IdleResult[]> {
         rss_start_mb: round(p.rssStart ?? null, 1),
         rss_mb: round(rssMb(pid), 1),
         rss_max_mb: round(p.rssMax, 1),
+        ...splitAt(pid),
         store_ops_per_min: null,
         store_ops_how: "not counted",
         ...(storePids.length ? { ferretdb_cpu_pct: round(((storePids.reduce((s, x) => s + (cpuSeconds(x) ?? 0), 0) - (p.storeCpu0 ?? 0)) / seconds) * 100, 2) } : {}),
