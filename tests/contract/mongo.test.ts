@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { MongoClient, ObjectId } from "mongodb";
 import { StoreError } from "../../src/core/errors.ts";
-import { openMongoStore } from "../../src/store/mongo.ts";
+import { openMongoStore, POOL_CHECK_EVERY_MS, slowPoolCheck } from "../../src/store/mongo.ts";
 import type { MachineRecord, RunRecord, Store } from "../../src/store/types.ts";
 import { startMongo, type TestMongo } from "../support/ferretdb.ts";
 import { storeContract } from "./store.contract.ts";
@@ -46,6 +46,36 @@ if (!server) {
       machine_id: "m1",
       claimed_at: new Date(t0),
       ...patch,
+    });
+
+    test("the pool checks once a second, not every 100 ms: the option reaches each server's pool, and the store sets it", async () => {
+      // Internals on purpose: the driver takes this option only this way, so an upgrade that stops
+      // passing it on must fail here rather than quietly bring back ten wake-ups a second.
+      type Pools = { topology?: { s: { servers: Map<string, { pool: { options: { minPoolSizeCheckFrequencyMS?: number } } }> } } };
+      const client = new MongoClient(mongo.uri, { serverSelectionTimeoutMS: 5000 });
+      slowPoolCheck(client);
+      try {
+        await client.db("admin").command({ ping: 1 });
+        const servers = [...((client as unknown as Pools).topology?.s.servers.values() ?? [])];
+        expect(servers.length).toBeGreaterThan(0);
+        for (const server of servers) expect(server.pool.options.minPoolSizeCheckFrequencyMS).toBe(POOL_CHECK_EVERY_MS);
+      } finally {
+        await client.close();
+      }
+
+      const connect = MongoClient.prototype.connect;
+      let seen: unknown = "not connected";
+      MongoClient.prototype.connect = function (this: MongoClient) {
+        seen = (this.options as { minPoolSizeCheckFrequencyMS?: number }).minPoolSizeCheckFrequencyMS;
+        return connect.call(this);
+      };
+      try {
+        const store = await open("pool-check");
+        await store.close();
+      } finally {
+        MongoClient.prototype.connect = connect;
+      }
+      expect(seen).toBe(POOL_CHECK_EVERY_MS);
     });
 
     /** A store plus a raw driver handle on the same database, as an operator's shell would have. */
