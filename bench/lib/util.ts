@@ -75,15 +75,21 @@ export function cpuSeconds(pid: number): number | null {
   }
 }
 
-/** Resident set size in MB, from /proc/<pid>/status VmRSS; null when gone. */
-export function rssMb(pid: number): number | null {
+/** Fields of /proc/<pid>/status in kB, read once; null when the process is gone. */
+function statusKb(pid: number, fields: string[]): number[] | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1]);
-    return Number.isFinite(kb) ? kb / 1024 : null;
+    const values = fields.map((name) => Number(new RegExp(`${name}:\\s+(\\d+)\\s+kB`).exec(status)?.[1]));
+    return values.every(Number.isFinite) ? values : null;
   } catch {
     return null;
   }
+}
+
+/** Resident set size in MB, from /proc/<pid>/status VmRSS; null when gone. */
+export function rssMb(pid: number): number | null {
+  const kb = statusKb(pid, ["VmRSS"]);
+  return kb ? kb[0]! / 1024 : null;
 }
 
 /**
@@ -92,14 +98,8 @@ export function rssMb(pid: number): number | null {
  * running it). Both count in VmRSS; the split says which one a change could shrink.
  */
 export function rssSplitMb(pid: number): { anon: number; file: number } | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const anon = Number(/RssAnon:\s+(\d+)\s+kB/.exec(status)?.[1]);
-    const file = Number(/RssFile:\s+(\d+)\s+kB/.exec(status)?.[1]);
-    return Number.isFinite(anon) && Number.isFinite(file) ? { anon: anon / 1024, file: file / 1024 } : null;
-  } catch {
-    return null;
-  }
+  const kb = statusKb(pid, ["RssAnon", "RssFile"]);
+  return kb ? { anon: kb[0]! / 1024, file: kb[1]! / 1024 } : null;
 }
 
 export function machineInfo(): Record<string, unknown> {
