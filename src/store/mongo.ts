@@ -65,10 +65,10 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
       // Optional record fields are left out, not stored as null, so documents read back as they were written.
       ignoreUndefined: true,
     });
-    slowPoolCheck(client);
   } catch (err) {
     throw new ConfigError(`mongodb_uri is not a valid MongoDB connection string (${location}): ${redact(messageOf(err))}`);
   }
+  slowPoolCheck(client);
 
   const fail = (op: string, err: unknown): StoreError => {
     if (err instanceof StoreError) return err;
