@@ -236,7 +236,7 @@ export function report(doc: Doc): string {
     out.push(
       table(
         ["system", "settings", "store", "window", "CPU (one core)", "RSS (start / end / max)", "RSS at end: private + file-backed", "store ops/min", "ops by kind (/min)", "store process CPU"],
-        r.idle.map((x) => [x.system ?? "FleetCron", x.settings ?? "defaults", storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, x.rss_anon_mb == null ? "—" : `${f(x.rss_anon_mb, " MB")} + ${f(x.rss_file_mb ?? null, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
+        r.idle.map((x) => [x.system ?? "FleetCron", x.settings ?? "defaults", storeLabel(x.store), `${x.window_s} s`, f(x.cpu_pct, " %"), `${f(x.rss_start_mb, " MB")} / ${f(x.rss_mb, " MB")} / ${f(x.rss_max_mb, " MB")}`, x.rss_anon_mb == null ? "—" : `${f(x.rss_anon_mb, " MB")} + ${f(x.rss_file_mb, " MB")}`, f(x.store_ops_per_min), Object.entries(x.store_ops_by_kind ?? {}).map(([k, v]) => `${k} ${v}`).join(", "), f(x.ferretdb_cpu_pct, " %")]),
       ),
     );
     out.push(`\nPeers: one worker each with 1,000 hourly schedules (pg-boss \`schedule()\`, BullMQ \`upsertJobScheduler()\`), side by side with the agents; pg-boss's store CPU is the PostgreSQL backends serving that worker; Redis serves both BullMQ rows, so it has no figure of its own. RSS at end splits the last figure into private memory (RssAnon: JS heap, JIT code, allocator) and file-backed pages (RssFile: mostly the runtime's own executable, read-only and shared by every process running it).`);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { rssSplitMb } from "../../bench/lib/util.ts";
+import { rssMb, rssSplitMb } from "../../bench/lib/util.ts";
 import { report } from "../../bench/report.ts";
 import type { IdleResult } from "../../bench/scenarios/idle.ts";
 
@@ -19,7 +19,7 @@ describe("bench idle rows: where the RSS is", () => {
   test("this process's own split adds up to its VmRSS", () => {
     const split = rssSplitMb(process.pid);
     expect(split).not.toBeNull();
-    const vmRss = Number(/VmRSS:\s+(\d+)/.exec(require("node:fs").readFileSync("/proc/self/status", "utf8"))![1]) / 1024;
+    const vmRss = rssMb(process.pid)!;
     // RssShmem is the third part of VmRSS; a Bun test process has next to none.
     expect(Math.abs(split!.anon + split!.file - vmRss)).toBeLessThan(2);
     expect(split!.file).toBeGreaterThan(1);
