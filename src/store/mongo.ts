@@ -2,7 +2,7 @@ import { type AnyBulkWriteOperation, type Collection, type Document, MongoBulkWr
 import { ConfigError, StoreError } from "../core/errors.ts";
 import { createRedactor } from "../core/redact.ts";
 import { mongoUriSecrets, redactMongoUri } from "./uri-redact.ts";
-import type { AuditRecord, ClaimOutcome, CommandAck, CommandRecord, JobDocument, MachineRecord, RunQuery, RunRecord, SerialRecord, Store } from "./types.ts";
+import { type AuditRecord, type ClaimOutcome, type CommandAck, type CommandRecord, type JobDocument, MACHINE_OPTIONAL_FIELDS, type MachineRecord, type RunQuery, type RunRecord, type SerialRecord, type Store } from "./types.ts";
 
 /**
  * The fleet store: MongoDB, or anything that speaks its wire protocol (Atlas, FerretDB v1,
@@ -361,8 +361,12 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<Store> {
     },
     async beat(machine) {
       // The store's clock stamps last_seen, so an agent's clock skew never makes it look dead.
+      // It replaces the record: optional fields this heartbeat lacks are unset, not left as they were.
       const { _id, ...fields } = machine;
-      await machines.updateOne({ _id }, { $set: fields, $currentDate: { last_seen: true } }, { upsert: true });
+      const set = Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
+      const gone = Object.keys(MACHINE_OPTIONAL_FIELDS).filter((key) => !(key in set));
+      const unset = gone.length > 0 ? { $unset: Object.fromEntries(gone.map((key) => [key, ""])) } : {};
+      await machines.updateOne({ _id }, { $set: set, ...unset, $currentDate: { last_seen: true } }, { upsert: true });
     },
     async getMachine(id) {
       return toRecord<MachineRecord>(await machines.findOne({ _id: id }));

@@ -112,7 +112,30 @@ export interface MachineRecord {
   default_tz?: string;
   /** When this agent stopped claiming (drain, SIGTERM): catch-up after a restart starts here. */
   claims_stopped_at?: Date;
+  /**
+   * Earlier sessions of this machine whose attempts this session has not finished taking over
+   * (docs/protocol.md, "Takeover"): should it die too, whoever takes it over takes those as well.
+   */
+  inherited?: string[];
 }
+
+/**
+ * Every optional field of a machine record, so a heartbeat can remove the ones it no longer
+ * carries (`beat` replaces the record; MongoDB's `$set` alone would keep a stale value).
+ */
+export const MACHINE_OPTIONAL_FIELDS = {
+  invalid_jobs: true,
+  protocol: true,
+  session: true,
+  seq: true,
+  running: true,
+  ready: true,
+  placement: true,
+  tags: true,
+  default_tz: true,
+  claims_stopped_at: true,
+  inherited: true,
+} as const satisfies Record<{ [K in keyof MachineRecord]-?: undefined extends MachineRecord[K] ? K : never }[keyof MachineRecord], true>;
 
 export interface RunningAttempt {
   /** The attempt's `_id` in `job_runs`. */
@@ -267,7 +290,8 @@ export interface Store {
   putMachine(machine: MachineRecord): Promise<void>;
   /**
    * The heartbeat: upserts the machine record with `last_seen` set by the store's own clock
-   * (MongoDB `$currentDate`; SQLite has one host clock, so `now` is used), one small write.
+   * (MongoDB `$currentDate`; SQLite has one host clock, so `now` is used), one small write. It
+   * replaces the record: an optional field the new heartbeat lacks is gone afterwards.
    */
   beat(machine: Omit<MachineRecord, "last_seen">, now: Date): Promise<void>;
   getMachine(id: string): Promise<MachineRecord | null>;

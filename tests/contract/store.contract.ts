@@ -243,6 +243,22 @@ export function storeContract(name: string, open: () => Promise<Store>, cleanup?
       expect(second!.last_seen.getTime()).toBeGreaterThanOrEqual(first!.last_seen.getTime());
     });
 
+    test("machines: a heartbeat replaces the record, so a field the next one lacks is gone (a drain's claims_stopped_at after a restart)", async () => {
+      const { last_seen: _ignored, ...fields } = {
+        _id: "m-replace", hostname: "h", pid: 2, serial: null, status: "draining" as const, version: "0", started_at: at(0), last_seen: at(0), clock_offset_ms: null,
+        protocol: 2, session: "s-1", seq: 1, ready: false, running: [], claims_stopped_at: at(2), inherited: ["s-0"],
+      };
+      await store.beat(fields, new Date());
+      expect((await store.getMachine("m-replace"))?.claims_stopped_at?.getTime()).toBe(at(2).getTime());
+      const { claims_stopped_at: _stopped, inherited: _inherited, ...restarted } = fields;
+      await store.beat({ ...restarted, status: "running", session: "s-2", seq: 1, ready: true }, new Date());
+      const after = await store.getMachine("m-replace");
+      expect(after?.session).toBe("s-2");
+      expect(after?.claims_stopped_at ?? null).toBeNull();
+      expect(after?.inherited ?? null).toBeNull();
+      expect(Object.keys(after!)).not.toContain("claims_stopped_at");
+    });
+
     test("serials: unique claim, touch, conditional delete", async () => {
       expect(await store.insertSerial({ _id: 1, machine_id: "m1", claimed_at: at(0), last_seen: at(0) })).toBe(true);
       expect(await store.insertSerial({ _id: 1, machine_id: "m2", claimed_at: at(0), last_seen: at(0) })).toBe(false);
