@@ -6,7 +6,7 @@ import { executeAttempt, FinalWriter, type AttemptFence, type ExecuteContext, ty
 import { planCatchup } from "../coordinator/catchup.ts";
 import { claimBatch, newNonce } from "../coordinator/claim.ts";
 import { DeadManSwitch } from "../coordinator/deadman.ts";
-import { deadSessions, Fence, isLiveMachine, type DeadSession } from "../coordinator/liveness.ts";
+import { deadSessions, Fence, isLiveMachine, owedSessions, type DeadSession } from "../coordinator/liveness.ts";
 import { attemptId, nextAttemptId, occurrenceId } from "../coordinator/occurrence.ts";
 import { firingOrder, placementKeyOf, positionOf, type Member, type PlacementMode } from "../coordinator/placement.ts";
 import { SerialKeeper } from "../coordinator/serials.ts";
@@ -77,6 +77,8 @@ export const TRIGGER_COMMAND_TTL_MS = 60_000;
 /** While a stop waits for running attempts, what it waits for is logged this often. */
 const STOP_REPORT_EVERY_MS = 5000;
 const CATCHUP_RECORD_CAP = 1000;
+/** Earlier sessions of this machine listed as `inherited` at most (a crash loop that never reaches its takeover). */
+const MAX_OWED_SESSIONS = 100;
 
 interface Occurrence {
   job: Job;
@@ -135,6 +137,12 @@ export class Agent {
   private readonly guarded = new Set<string>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly handledSessions = new Set<string>();
+  /**
+   * Earlier sessions of this machine (the process before a restart, a lapsed fence) whose attempts
+   * this agent has still to take over, with what each published: listed in the heartbeat as
+   * `inherited` until then, so that should this agent die first, its taker takes those too.
+   */
+  private readonly owed = new Map<string, { running: NonNullable<MachineRecord["running"]>; why: string }>();
   /** Jobs no live agent may run, by job id: one `missed` record per gap. */
   private readonly unplaceable = new Set<string>();
   private missedDuringOutage: Occurrence[] = [];
@@ -216,7 +224,10 @@ export class Agent {
   async run(): Promise<void> {
     const predecessor = await this.untilStoreAnswers(() => this.readPredecessor());
     const fleetLastSeen = await this.untilStoreAnswers(() => this.lastSeenOfFleet());
-    if (predecessor) this.view.machines.set(predecessor._id, predecessor);
+    if (predecessor) {
+      this.view.machines.set(predecessor._id, predecessor);
+      for (const session of owedSessions(predecessor)) this.owe(session, session === predecessor.session ? (predecessor.running ?? []) : [], `${this.settings.machineId} restarted (new session)`);
+    }
     await this.untilStoreAnswers(() => this.heartbeat());
     if (this.deps.applyJobsFile) await this.deps.applyJobsFile();
     await this.untilStoreAnswers(() => this.reloadJobs());
@@ -952,7 +963,19 @@ export class Agent {
       placement: this.mode,
       default_tz: this.settings.defaultTz,
       ...(this.claimsStoppedAt !== null ? { claims_stopped_at: new Date(this.claimsStoppedAt) } : {}),
+      ...(this.owed.size > 0 ? { inherited: [...this.owed.keys()] } : {}),
     };
+  }
+
+  /** Notes an earlier session of this machine whose attempts this agent is to take over. */
+  private owe(session: string, running: NonNullable<MachineRecord["running"]>, why: string): void {
+    if (session === this.fence.session) return;
+    this.owed.set(session, { running, why });
+    if (this.owed.size > MAX_OWED_SESSIONS) {
+      const [oldest] = this.owed.keys();
+      this.owed.delete(oldest!);
+      this.log.error(`more than ${MAX_OWED_SESSIONS} earlier sessions of this machine were never taken over (a crash loop?): attempts of session ${oldest} that are still recorded running stay so`);
+    }
   }
 
   /** v1 agents still running, and agents whose default zones differ: said once per change. */
@@ -983,11 +1006,14 @@ export class Agent {
     // Just back from its own outage, this agent lets the others reconnect for D before it counts
     // their silence (they were cut off like it); a new session of theirs is judged at once.
     const judgeSilence = this.clock.now() - this.recoveredAt >= this.timing.deadAfterMs;
-    for (const dead of deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs, judgeSilence)) {
+    const owed: DeadSession[] = [...this.owed].map(([session, { running, why }]) => ({ machineId: this.settings.machineId, session, running, why, replaced: true, inherited: [] }));
+    for (const dead of [...owed, ...deadSessions(judgement.previous, judgement.machines, this.settings.machineId, this.timing.deadAfterMs, judgeSilence)]) {
       const key = `${dead.machineId}/${dead.session}`;
       if (this.handledSessions.has(key)) continue;
+      // This machine's own earlier sessions are the ones it owes (above), judged again until done.
+      if (dead.machineId === this.settings.machineId && !this.owed.has(dead.session)) continue;
       // Replaced by a live session of the same machine: that agent takes its own old attempts over
-      // (should it die first, its silence makes them everyone's).
+      // (should it die first, its taker takes them with it: the `inherited` of its record).
       if (dead.replaced && dead.machineId !== this.settings.machineId) continue;
       this.handledSessions.add(key);
       this.track(this.takeOver(dead));
@@ -1005,9 +1031,13 @@ export class Agent {
     const byMachine = Math.max(0, firingOrder(dead.machineId, this.view.members, "spread").indexOf(this.settings.machineId));
     const wait = dead.machineId === this.settings.machineId ? 0 : Math.min(byMachine, ...positions) * this.timing.failoverStepMs;
     const own = dead.machineId === this.settings.machineId;
+    let complete = true;
     for (const delay of [wait, this.timing.roundTripMs]) {
       if (delay > 0) await this.clock.sleep(delay, this.stopSignal.signal);
-      if (this.stopping || !this.fence.mayWrite()) return;
+      if (this.stopping || !this.fence.mayWrite()) {
+        if (own) this.handledSessions.delete(`${dead.machineId}/${dead.session}`); // still owed: judged again
+        return;
+      }
       try {
         // This agent's own earlier session: results it still holds are written first, and attempts
         // still here (writing their results) are not taken over.
@@ -1027,6 +1057,7 @@ export class Agent {
           },
           dead,
         );
+        complete = !result.incomplete;
         if (result.incomplete) this.handledSessions.delete(`${dead.machineId}/${dead.session}`); // looked at again next heartbeat
         for (const { lost, successor } of result.won) {
           safely(() => this.observer.takeover(lost, successor));
@@ -1040,14 +1071,15 @@ export class Agent {
         return;
       }
     }
+    // Both looks done with nothing left running: the next heartbeat no longer lists it as inherited.
+    if (own && complete) this.owed.delete(dead.session);
   }
 
   /** The session lapsed (fence deadline passed): its running work was aborted; judge it like any dead session. */
   private onFenceLapse(session: string): void {
     this.log.error(`heartbeat not confirmed before the fence deadline: stopped every request of session ${session}; its attempts will be taken over`);
     const running = [...this.running.values()].filter(({ run }) => run.session === session).map(({ run }) => ({ id: run._id, job_id: run.job_id, scheduled_for: run.scheduled_for }));
-    const self = this.view.machines.get(this.settings.machineId);
-    if (self) this.view.machines.set(self._id, { ...self, session, running });
+    this.owe(session, running, `${this.settings.machineId}'s fence deadline passed`);
   }
 
   private async refreshJobCatalog(revision: string): Promise<void> {

@@ -124,6 +124,14 @@ export interface DeadSession {
    * its own old attempts, knowing which it is still finishing; the others leave them to it.
    */
   replaced: boolean;
+  /** Earlier sessions whose attempts the dead one had yet to take over: they are taken over with it. */
+  inherited: string[];
+}
+
+/** Sessions that may still have attempts recorded running, after `record`'s own: none after a clean stop. */
+export function owedSessions(record: Pick<MachineRecord, "session" | "status" | "running" | "inherited">): string[] {
+  const own = record.session && (record.status !== "stopped" || (record.running?.length ?? 0) > 0) ? [record.session] : [];
+  return [...new Set([...own, ...(record.inherited ?? [])])];
 }
 
 /**
@@ -148,15 +156,16 @@ export function deadSessions(
     const before = previous.get(machine._id);
     // A restart (or a lapsed fence) replaced the session: the old one is dead even with nothing
     // published, since a claim may have been in flight (the takeover scans for it).
-    if (before?.session && machine.session !== before.session && (before.status !== "stopped" || (before.running?.length ?? 0) > 0)) {
-      dead.push({ machineId: machine._id, session: before.session, running: before.running ?? [], why: `${machine._id} restarted (new session)`, replaced: true });
+    if (before?.session && machine.session !== before.session && owedSessions(before).length > 0) {
+      dead.push({ machineId: machine._id, session: before.session, running: before.running ?? [], why: `${machine._id} restarted (new session)`, replaced: true, inherited: before.inherited ?? [] });
     }
     if (machine._id === selfId || !machine.session || machine.protocol !== 2) continue;
     const silentMs = selfSeen - machine.last_seen.getTime();
+    const inherited = machine.inherited ?? [];
     if (machine.status === "stopped") {
-      if ((machine.running?.length ?? 0) > 0) dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} stopped with attempts unfinished`, replaced: false });
+      if (owedSessions(machine).length > 0) dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} stopped with attempts unfinished`, replaced: false, inherited });
     } else if (judgeSilence && silentMs > deadAfterMs) {
-      dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} not heard from for ${(silentMs / 1000).toFixed(1)} s`, replaced: false });
+      dead.push({ machineId: machine._id, session: machine.session, running: machine.running ?? [], why: `${machine._id} not heard from for ${(silentMs / 1000).toFixed(1)} s`, replaced: false, inherited });
     }
   }
   return dead;

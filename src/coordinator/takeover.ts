@@ -8,8 +8,9 @@ import { attemptId } from "./occurrence.ts";
 
 /**
  * Takeover (docs/protocol.md, "Takeover"): the attempts of a dead session are found from what it
- * last published and from a scan of `job_runs` by its session (a claim in flight at its death is
- * in the store but not yet in its heartbeat). Each is taken over by unique insert of the next
+ * last published and from a scan of `job_runs` by its session and the earlier sessions of its
+ * machine it inherited (a claim in flight at its death is in the store but not yet in its
+ * heartbeat; a restarted agent that dies before taking over its predecessor leaves that to others). Each is taken over by unique insert of the next
  * attempt — the attempt number is the fencing token — and only the winner marks the old attempt
  * `lost` and runs the new one. A taker that loses the insert still marks the old attempt `lost`,
  * so a takeover interrupted between its two writes is completed by whoever looks next.
@@ -39,10 +40,11 @@ export interface TakeoverResult {
   incomplete: boolean;
 }
 
-/** The attempts of `dead` still recorded running. */
+/** The attempts of `dead`, and of the earlier sessions it inherited, still recorded running. */
 export async function attemptsOf(ctx: Pick<TakeoverContext, "store">, dead: DeadSession): Promise<RunRecord[]> {
   const published = new Set((dead.running ?? []).map((r) => r.id));
-  const scanned = (await ctx.store.listRunning(dead.machineId)).filter((r) => r.session === dead.session || published.has(r._id));
+  const sessions = new Set([dead.session, ...dead.inherited]);
+  const scanned = (await ctx.store.listRunning(dead.machineId)).filter((r) => (r.session !== undefined && sessions.has(r.session)) || published.has(r._id));
   const missing = [...published].filter((id) => !scanned.some((r) => r._id === id));
   const fetched = missing.length > 0 ? (await ctx.store.getRuns(missing)).filter((r) => r.status === "running") : [];
   return [...scanned, ...fetched];

@@ -160,6 +160,57 @@ describe("dead sessions", () => {
   });
 });
 
+describe("a restart that dies before its takeover", () => {
+  const ghostRecord = (session: string, lastSeen: Date, over: Record<string, unknown> = {}) =>
+    ({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running" as const, version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session, running: [], ready: true, ...over });
+
+  test("the fleet takes over the predecessor's attempts with the dead session that inherited them", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("hourly", { every: "1h" });
+    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
+    const lastSeen = new Date(T0 - 60 * MINUTE);
+    // s-1 ran the attempt and died; s-2 (the same machine restarted) published that it owed s-1's
+    // attempts, then died too before taking them over.
+    await h.store.beat(ghostRecord("s-2", lastSeen, { inherited: ["s-1"] }), lastSeen);
+    await h.store.insertRun({
+      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: lastSeen, attempt: 1, trigger: "schedule",
+      status: "running", machine_id: "ghost", session: "s-1", claimed_at: lastSeen,
+    });
+    h.startAgent("a");
+    await h.clock.advance(2000);
+    const first = await h.store.getRun(runId);
+    expect([first?.status, first?.reason]).toEqual(["lost", "ghost not heard from for 3601.0 s; attempt 2 claimed by a"]);
+    expect((await h.store.getRun(`${runId}#2`))?.status).toBe("success");
+    expect(h.calls.map((c) => c.runId)).toEqual([runId]);
+  });
+
+  test("a restarted agent lists its predecessor's session as inherited until it has taken its attempts over", async () => {
+    h = createHarness(T0 + 1000);
+    const jobId = await addJob("hourly", { every: "1h" });
+    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
+    const lastSeen = new Date(T0 - 60 * MINUTE);
+    const running = [{ id: runId, job_id: jobId, scheduled_for: lastSeen }];
+    await h.store.beat({ ...ghostRecord("s-old", lastSeen, { running }), _id: "a" }, lastSeen);
+    await h.store.insertRun({
+      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: lastSeen, attempt: 1, trigger: "schedule",
+      status: "running", machine_id: "a", session: "s-old", claimed_at: lastSeen,
+    });
+    const a = h.startAgent("a", { hostname: "elsewhere" });
+    a.failNext("insertRuns", 2); // both looks of its own takeover fail to claim attempt 2
+    await h.clock.advance(3000);
+    const record = await h.store.getMachine("a");
+    expect(record?.session).not.toBe("s-old");
+    expect(record?.inherited).toEqual(["s-old"]);
+    expect((await h.store.getRun(runId))?.status).toBe("running");
+    // The next heartbeat judges it again; this time the takeover lands, and the list is emptied.
+    await h.clock.advance(10_000);
+    expect((await h.store.getRun(runId))?.status).toBe("lost");
+    expect((await h.store.getRun(`${runId}#2`))?.machine_id).toBe("a");
+    expect(h.calls.map((c) => c.runId)).toEqual([runId]);
+    expect((await h.store.getMachine("a"))?.inherited).toBeUndefined();
+  });
+});
+
 describe("one round trip to fire", () => {
   test("between the timer and the request the only store call is the claim; a lost claim runs nothing", async () => {
     h = createHarness(T0 + 1000);

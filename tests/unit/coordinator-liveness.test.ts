@@ -225,7 +225,19 @@ describe("deadSessions", () => {
 
   test("a changed session is a death even with nothing listed (a claim may have been in flight)", () => {
     const result = deadSessions(view(self, machine("a")), [self, machine("a", { session: "a-s2" })], SELF, D);
-    expect(result).toEqual([{ machineId: "a", session: "a-s1", running: [], why: "a restarted (new session)", replaced: true }]);
+    expect(result).toEqual([{ machineId: "a", session: "a-s1", running: [], why: "a restarted (new session)", replaced: true, inherited: [] }]);
+  });
+
+  test("a dead session carries the earlier sessions it had yet to take over (a restart that died before its takeover)", () => {
+    // a-s2 restarted after a-s1, published that it still owes a-s1's attempts, then fell silent.
+    const silent = machine("a", { session: "a-s2", inherited: ["a-s1"], last_seen: new Date(NOW - D - 1) });
+    expect(deadSessions(view(), [self, silent], SELF, D)[0]).toMatchObject({ session: "a-s2", inherited: ["a-s1"], replaced: false });
+    // Replaced in turn (a third start): the replaced session hands its inheritance on.
+    const replaced = deadSessions(view(self, machine("a", { session: "a-s2", inherited: ["a-s1"] })), [self, machine("a", { session: "a-s3" })], SELF, D);
+    expect(replaced).toEqual([{ machineId: "a", session: "a-s2", running: [], why: "a restarted (new session)", replaced: true, inherited: ["a-s1"] }]);
+    // A clean stop that still owed a takeover is a death too; without anything owed it is not.
+    expect(dead(view(), [self, machine("a", { status: "stopped", running: [], inherited: ["a-s0"] })])).toEqual(["a/a-s1"]);
+    expect(dead(view(self, machine("a", { status: "stopped", inherited: ["a-s0"] })), [self, machine("a", { session: "a-s2" })])).toEqual(["a/a-s1"]);
   });
 
   test("a changed session after a clean stop is no death; after a stop with attempts listed it is", () => {

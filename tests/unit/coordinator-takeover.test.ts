@@ -58,6 +58,7 @@ function deadSession(running: RunRecord[] = [], over: Partial<DeadSession> = {})
     running: running.map((r) => ({ id: r._id, job_id: r.job_id, scheduled_for: r.scheduled_for })),
     why: "m-a not heard from for 16.0 s",
     replaced: false,
+    inherited: [],
     ...over,
   };
 }
@@ -87,6 +88,15 @@ describe("attemptsOf", () => {
     const store = new FakeStore(a);
     expect(ids(await attemptsOf({ store }, deadSession([a])))).toEqual([a._id]);
     expect(store.count("getRuns")).toBe(0);
+  });
+
+  test("the earlier sessions a dead session inherited are scanned too; other sessions of its machine are not", async () => {
+    const own = attemptRec(0);
+    const predecessor = attemptRec(1, { session: "s-a0" }); // a-s0 died, s-a restarted and died before taking it over
+    const livingSuccessor = attemptRec(2, { session: "s-a2" }); // the machine's next start, alive
+    const store = new FakeStore(own, predecessor, livingSuccessor);
+    expect(ids(await attemptsOf({ store }, deadSession([], { inherited: ["s-a0"] })))).toEqual(ids([own, predecessor]));
+    expect(ids(await attemptsOf({ store }, deadSession([])))).toEqual([own._id]);
   });
 
   test("a session that published nothing is still scanned", async () => {
