@@ -1,5 +1,6 @@
 import { StoreError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { pausedAt } from "../jobs/pause.ts";
 import type { Job } from "../jobs/types.ts";
 import type { RunRecord, RunStatus, Store } from "../store/types.ts";
 import { claimBatch, newNonce } from "./claim.ts";
@@ -57,6 +58,8 @@ export function successorOf(ctx: TakeoverContext, run: RunRecord): RunRecord {
   let reason: string | undefined;
   if (!job) (status = "skipped"), (reason = `previous attempt lost; job ${run.job_name} no longer exists, is disabled or is invalid`);
   else if (job.on_lost === "skip") (status = "skipped"), (reason = `previous attempt lost; on_lost: "skip"`);
+  // A paused job fires nothing, re-runs included (README, "Pause and resume").
+  else if (pausedAt(job, ctx.now)) (status = "skipped"), (reason = `previous attempt lost; job ${job.name} is paused${job.paused?.note ? ` (${job.paused.note})` : ""}`);
   else if (next > ctx.maxAttempts) (status = "skipped"), (reason = `previous attempt lost; no attempt beyond ${ctx.maxAttempts}`);
   const at = new Date(ctx.now);
   return {

@@ -147,6 +147,15 @@ describe("successorOf", () => {
     expect(s.started_at).toBeUndefined();
   });
 
+  test("a paused job's lost attempt is not re-run while the pause lasts; after its until it is", () => {
+    const paused = (until?: number) => job("job-1", { paused: { by: "ops@h", at: NOW - 1000, note: "target in maintenance", ...(until !== undefined ? { until } : {}) } });
+    const withJob = (j: Job) => context(new FakeStore(), { jobOf: (id) => (id === "job-1" ? j : undefined) });
+    const s = successorOf(withJob(paused()), attemptRec(0));
+    expect(s).toMatchObject({ attempt: 2, status: "skipped", reason: "previous attempt lost; job name of job-1 is paused (target in maintenance)", finished_at: new Date(NOW) });
+    expect(successorOf(withJob(paused(NOW + 1)), attemptRec(0)).status).toBe("skipped");
+    expect(successorOf(withJob(paused(NOW)), attemptRec(0)).status).toBe("running");
+  });
+
   test("a job no longer loaded records the successor skipped under the old name", () => {
     const s = successorOf(context(new FakeStore()), attemptRec(0, { job_id: "job-gone", job_name: "gone job" }));
     expect(s).toMatchObject({ status: "skipped", job_name: "gone job", reason: "previous attempt lost; job gone job no longer exists, is disabled or is invalid" });
