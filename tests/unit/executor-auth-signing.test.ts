@@ -7,6 +7,7 @@ import { TokenCache } from "../../src/executor/oauth.ts";
 import type { HttpAction, OAuth2ClientCredentials } from "../../src/jobs/types.ts";
 
 const CLIENT_SECRET = "client-secret-R7c2-xyz";
+const SIGNING_SECRET = "signing-key-secret-Q9z3";
 let server: Server<undefined>;
 let base: string;
 let tokenRequests: { auth: string | null; form: URLSearchParams }[] = [];
@@ -25,6 +26,11 @@ beforeAll(() => {
         tokenRequests.push({ auth: req.headers.get("authorization"), form: new URLSearchParams(body) });
         if (tokenStatus !== 200) return Response.json({ error: "invalid_client", error_description: `bad secret ${CLIENT_SECRET}` }, { status: tokenStatus });
         return Response.json({ access_token: `token-${tokenRequests.length}`, expires_in: 3600 });
+      }
+      if (url.pathname === "/echo") {
+        // A target that echoes what it was configured with: the signing secret must not reach a record.
+        const status = Number(url.searchParams.get("status") ?? 200);
+        return Response.json({ echo: SIGNING_SECRET, note: `key ${SIGNING_SECRET} rejected` }, { status, headers: { "x-echo": SIGNING_SECRET } });
       }
       if (url.pathname === "/api") {
         apiRequests.push(req.headers);
@@ -90,6 +96,16 @@ describe("signed requests", () => {
     expect(m[2]).toBe(expected);
     expect(one!.body).toBe('{"n":1}');
     expect(two!.signature).toBeNull();
+  });
+
+  test("a signing secret a target echoes back is masked in the step records, outputs and error", async () => {
+    const keys = [{ id: "k1", secret: SIGNING_SECRET }];
+    const ok = await runChain([action(`${base}/echo`, { name: "first" })], options({ signingKeys: keys }));
+    const failed = await runChain([action(`${base}/echo?status=500`, { name: "second" })], options({ signingKeys: keys }));
+    expect(ok.status).toBe("success");
+    expect(failed.status).toBe("error");
+    expect(JSON.stringify(failed)).toContain("rejected"); // the body did reach the record, masked
+    for (const result of [ok, failed]) expect(JSON.stringify(result)).not.toContain(SIGNING_SECRET);
   });
 
   test("without signing_keys nothing is signed", async () => {
