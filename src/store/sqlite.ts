@@ -75,6 +75,12 @@ function decode<T>(text: string): T {
 
 type Row = { doc: string };
 
+/** One `job_runs` row's placeholders, and its values in that order. */
+const RUN_ROW = "(?, ?, ?, ?, ?, ?)";
+const runColumns = (run: RunRecord): (string | number)[] => [run._id, run.job_id, run.job_name, run.scheduled_for.getTime(), run.status, encode(run)];
+/** Rows per multi-row statement: 6 parameters each stays far below SQLite's bound-parameter limit. */
+const ROWS_PER_STATEMENT = 500;
+
 /**
  * The database decides what is sent where with this host's secrets, so it is opened only when
  * neither it, its journal files nor its folder could have been written by another user, never
@@ -130,14 +136,9 @@ export function openSqliteStore(path: string): Store {
   const writeRun = (run: RunRecord, mode: "INSERT" | "REPLACE"): number =>
     changes(
       mode === "INSERT"
-        ? "INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING"
-        : "INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES (?, ?, ?, ?, ?, ?)",
-      run._id,
-      run.job_id,
-      run.job_name,
-      run.scheduled_for.getTime(),
-      run.status,
-      encode(run),
+        ? `INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${RUN_ROW} ON CONFLICT(id) DO NOTHING`
+        : `INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${RUN_ROW}`,
+      ...runColumns(run),
     );
 
   const updateRunTx = db.transaction((id: string, patch: Partial<RunRecord>) => {
@@ -145,15 +146,41 @@ export function openSqliteStore(path: string): Store {
     if (current) writeRun({ ...current, ...patch, _id: id }, "REPLACE");
   });
   // A batch of claims is one transaction: all of it lands or none of it does.
-  const insertRunsTx = db.transaction((runs: RunRecord[]): ClaimOutcome[] => runs.map((run) => (writeRun(run, "INSERT") === 1 ? "won" : "lost")));
+  // A batch is one statement per chunk, not one per row: RETURNING names the rows this insert
+  // wrote, so a row not returned lost to an existing one (or to an earlier row of the same batch).
+  const insertRunsTx = db.transaction((runs: RunRecord[]): ClaimOutcome[] => {
+    const written = new Set<string>();
+    for (let i = 0; i < runs.length; i += ROWS_PER_STATEMENT) {
+      const chunk = runs.slice(i, i + ROWS_PER_STATEMENT);
+      const sql = `INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${chunk.map(() => RUN_ROW).join(",")} ON CONFLICT(id) DO NOTHING RETURNING id`;
+      for (const row of db.query<{ id: string }, (string | number)[]>(sql).all(...chunk.flatMap(runColumns))) written.add(row.id);
+    }
+    return runs.map((run) => (written.delete(run._id) ? "won" : "lost"));
+  });
   const insertCommandTx = db.transaction((command: CommandRecord, revision: string) => {
     db.query("INSERT INTO commands (id, created_at, doc) VALUES (?, ?, ?)").run(command._id, command.created_at.getTime(), encode(command));
     db.query("INSERT OR REPLACE INTO meta (id, value) VALUES ('commands', ?)").run(revision);
   });
+  // Only attempts still running are finished (a late result never turns `lost` into `success`):
+  // one read of those and one write, per chunk.
   const finishRunsTx = db.transaction((finals: FinalWrite[]) => {
-    for (const { id, patch } of finals) {
-      const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
-      if (current?.status === "running") writeRun({ ...current, ...patch, _id: id }, "REPLACE");
+    for (let i = 0; i < finals.length; i += ROWS_PER_STATEMENT) {
+      const chunk = finals.slice(i, i + ROWS_PER_STATEMENT);
+      const running = new Map(
+        db
+          .query<{ id: string; doc: string }, string[]>(`SELECT id, doc FROM job_runs WHERE status = 'running' AND id IN (${chunk.map(() => "?").join(",")})`)
+          .all(...chunk.map((f) => f.id))
+          .map((row) => [row.id, decode<RunRecord>(row.doc)]),
+      );
+      const finished: RunRecord[] = [];
+      for (const { id, patch } of chunk) {
+        const current = running.get(id);
+        if (!current) continue;
+        running.delete(id); // a second final for the same attempt in one batch finds it finished
+        finished.push({ ...current, ...patch, _id: id });
+      }
+      if (finished.length === 0) continue;
+      db.query(`INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${finished.map(() => RUN_ROW).join(",")}`).run(...finished.flatMap(runColumns));
     }
   });
 
