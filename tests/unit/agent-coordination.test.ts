@@ -15,6 +15,22 @@ afterEach(async () => {
 
 const addJob = (name: string, fields: Record<string, unknown>) => addJobTo(h, name, fields);
 
+/**
+ * An hourly job and its occurrence of an hour ago, recorded `running` by `machine`'s session
+ * `runSession`; the machine's last heartbeat (then) carried `session`, listing the attempt if `listed`.
+ */
+async function abandonedAttempt(o: { machine?: string; session: string; runSession?: string; listed?: boolean; record?: Record<string, unknown> }) {
+  const machine = o.machine ?? "ghost";
+  const jobId = await addJob("hourly", { every: "1h" });
+  const lastSeen = new Date(T0 - 60 * MINUTE);
+  const runId = `${jobId}@${lastSeen.toISOString()}`;
+  const running = o.listed ? [{ id: runId, job_id: jobId, scheduled_for: lastSeen }] : [];
+  await h.store.beat({ _id: machine, hostname: "elsewhere", pid: 1, serial: null, status: "running", version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session: o.session, running, ready: true, ...o.record }, lastSeen);
+  const base = { run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: lastSeen, claimed_at: lastSeen };
+  await h.store.insertRun({ ...base, _id: runId, attempt: 1, trigger: "schedule", status: "running", machine_id: machine, session: o.runSession ?? o.session });
+  return { runId, base };
+}
+
 describe("staggered claims", () => {
   test("the lowest serial fires on time; the standby only checks, then fires when the primary is gone", async () => {
     h = createHarness(T0 + 1000);
@@ -125,15 +141,8 @@ describe("liveness and takeover", () => {
 describe("dead sessions", () => {
   test("a claim its dead holder never published is found by scanning its session, and taken over", async () => {
     h = createHarness(T0 + 1000);
-    const jobId = await addJob("hourly", { every: "1h" });
-    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
-    const lastSeen = new Date(T0 - 60 * MINUTE);
     // The ghost died right after its claim landed: its last heartbeat does not list the attempt.
-    await h.store.beat({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running", version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session: "s-ghost", running: [], ready: true }, lastSeen);
-    await h.store.insertRun({
-      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: new Date(T0 - 60 * MINUTE), attempt: 1, trigger: "schedule",
-      status: "running", machine_id: "ghost", session: "s-ghost", claimed_at: new Date(T0 - 60 * MINUTE),
-    });
+    const { runId } = await abandonedAttempt({ session: "s-ghost" });
     h.startAgent("a");
     await h.clock.advance(2000);
     expect((await h.store.getRun(runId))?.status).toBe("lost");
@@ -144,13 +153,7 @@ describe("dead sessions", () => {
 
   test("a takeover interrupted after its claim is completed by the next look: the old attempt does not stay running", async () => {
     h = createHarness(T0 + 1000);
-    const jobId = await addJob("hourly", { every: "1h" });
-    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
-    const lastSeen = new Date(T0 - 60 * MINUTE);
-    const running = [{ id: runId, job_id: jobId, scheduled_for: new Date(T0 - 60 * MINUTE) }];
-    await h.store.beat({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running", version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session: "s-ghost", running, ready: true }, lastSeen);
-    const base = { run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: new Date(T0 - 60 * MINUTE), claimed_at: lastSeen };
-    await h.store.insertRun({ ...base, _id: runId, attempt: 1, trigger: "schedule", status: "running", machine_id: "ghost", session: "s-ghost" });
+    const { runId, base } = await abandonedAttempt({ session: "s-ghost", listed: true });
     // An earlier taker claimed attempt 2 and died before marking attempt 1 lost.
     await h.store.insertRun({ ...base, _id: `${runId}#2`, attempt: 2, trigger: "takeover", status: "success", machine_id: "taker" });
     h.startAgent("a");
@@ -161,21 +164,11 @@ describe("dead sessions", () => {
 });
 
 describe("a restart that dies before its takeover", () => {
-  const ghostRecord = (session: string, lastSeen: Date, over: Record<string, unknown> = {}) =>
-    ({ _id: "ghost", hostname: "elsewhere", pid: 1, serial: null, status: "running" as const, version: "0", started_at: lastSeen, clock_offset_ms: 0, protocol: 2, session, running: [], ready: true, ...over });
-
   test("the fleet takes over the predecessor's attempts with the dead session that inherited them", async () => {
     h = createHarness(T0 + 1000);
-    const jobId = await addJob("hourly", { every: "1h" });
-    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
-    const lastSeen = new Date(T0 - 60 * MINUTE);
     // s-1 ran the attempt and died; s-2 (the same machine restarted) published that it owed s-1's
     // attempts, then died too before taking them over.
-    await h.store.beat(ghostRecord("s-2", lastSeen, { inherited: ["s-1"] }), lastSeen);
-    await h.store.insertRun({
-      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: lastSeen, attempt: 1, trigger: "schedule",
-      status: "running", machine_id: "ghost", session: "s-1", claimed_at: lastSeen,
-    });
+    const { runId } = await abandonedAttempt({ session: "s-2", runSession: "s-1", record: { inherited: ["s-1"] } });
     h.startAgent("a");
     await h.clock.advance(2000);
     const first = await h.store.getRun(runId);
@@ -186,15 +179,7 @@ describe("a restart that dies before its takeover", () => {
 
   test("a restarted agent lists its predecessor's session as inherited until it has taken its attempts over", async () => {
     h = createHarness(T0 + 1000);
-    const jobId = await addJob("hourly", { every: "1h" });
-    const runId = `${jobId}@${new Date(T0 - 60 * MINUTE).toISOString()}`;
-    const lastSeen = new Date(T0 - 60 * MINUTE);
-    const running = [{ id: runId, job_id: jobId, scheduled_for: lastSeen }];
-    await h.store.beat({ ...ghostRecord("s-old", lastSeen, { running }), _id: "a" }, lastSeen);
-    await h.store.insertRun({
-      _id: runId, run_id: runId, job_id: jobId, job_name: "hourly", scheduled_for: lastSeen, attempt: 1, trigger: "schedule",
-      status: "running", machine_id: "a", session: "s-old", claimed_at: lastSeen,
-    });
+    const { runId } = await abandonedAttempt({ machine: "a", session: "s-old", listed: true });
     const a = h.startAgent("a", { hostname: "elsewhere" });
     a.failNext("insertRuns", 2); // both looks of its own takeover fail to claim attempt 2
     await h.clock.advance(3000);
