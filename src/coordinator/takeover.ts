@@ -11,9 +11,9 @@ import { attemptId } from "./occurrence.ts";
  * Takeover (docs/protocol.md, "Takeover"): the attempts of a dead session are found from what it
  * last published and from a scan of `job_runs` by its session and the earlier sessions of its
  * machine it inherited (a claim in flight at its death is in the store but not yet in its
- * heartbeat; a restarted agent that dies before taking over its predecessor leaves that to others). Each is taken over by unique insert of the next
- * attempt — the attempt number is the fencing token — and only the winner marks the old attempt
- * `lost` and runs the new one. A taker that loses the insert still marks the old attempt `lost`,
+ * heartbeat; a restarted agent that dies before taking over its predecessor leaves that to
+ * others). Each is taken over by unique insert of the next attempt — the attempt number is the
+ * fencing token — and only the winner marks the old attempt `lost` and runs the new one. A taker that loses the insert still marks the old attempt `lost`,
  * so a takeover interrupted between its two writes is completed by whoever looks next.
  */
 

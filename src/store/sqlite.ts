@@ -145,9 +145,9 @@ export function openSqliteStore(path: string): Store {
     const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
     if (current) writeRun({ ...current, ...patch, _id: id }, "REPLACE");
   });
-  // A batch of claims is one transaction: all of it lands or none of it does.
-  // A batch is one statement per chunk, not one per row: RETURNING names the rows this insert
-  // wrote, so a row not returned lost to an existing one (or to an earlier row of the same batch).
+  // A batch of claims is one transaction: all of it lands or none of it does. It is one statement
+  // per chunk, not one per row: RETURNING names the rows this insert wrote, so a row not returned
+  // lost to an existing one (or to an earlier row of the same batch).
   const insertRunsTx = db.transaction((runs: RunRecord[]): ClaimOutcome[] => {
     const written = new Set<string>();
     for (let i = 0; i < runs.length; i += ROWS_PER_STATEMENT) {
