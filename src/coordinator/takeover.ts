@@ -83,8 +83,12 @@ export function successorOf(ctx: TakeoverContext, run: RunRecord): RunRecord {
 
 /** Takes over every attempt of a dead session: one batched claim, one batched `lost` write. */
 export async function takeOverSession(ctx: TakeoverContext, dead: DeadSession): Promise<TakeoverResult> {
-  const attempts = (await attemptsOf(ctx, dead)).filter((run) => !ctx.exclude?.has(run._id));
-  if (attempts.length === 0) return { won: [], incomplete: false };
+  const found = await attemptsOf(ctx, dead);
+  const attempts = found.filter((run) => !ctx.exclude?.has(run._id));
+  // An attempt still finishing here (this agent's own earlier session, cut off by its fence) is
+  // looked at again once it has ended, so it cannot stay recorded running.
+  const stillHere = found.length > attempts.length;
+  if (attempts.length === 0) return { won: [], incomplete: stillHere };
   const successors = attempts.map((run) => successorOf(ctx, run));
   const claims = await claimBatch(ctx.store, successors);
   // A successor "lost" to this very session is ours: an earlier look inserted it without learning so.
@@ -111,7 +115,7 @@ export async function takeOverSession(ctx: TakeoverContext, dead: DeadSession): 
     lostWrites.push({ id: old._id, patch: { status: "lost" as const, finished_at: new Date(ctx.now), reason } });
     if (claim.outcome === "won") won.push({ lost: old, successor });
   }
-  let incomplete = claims.some((c) => c.outcome === "failed");
+  let incomplete = stillHere || claims.some((c) => c.outcome === "failed");
   try {
     await ctx.store.finishRuns(lostWrites);
   } catch (error) {

@@ -242,6 +242,9 @@ describe("takeOverSession", () => {
     const result = await takeOverSession(context(store, { exclude: new Set([a._id]) }), deadSession([a, b]));
     expect(result.won.map((w) => w.lost._id)).toEqual([b._id]);
     expect(store.get(a._id)!.status).toBe("running");
+    // Looked at again once it has ended (the next heartbeat), so it cannot stay running unseen.
+    expect(result.incomplete).toBe(true);
+    expect(await takeOverSession(context(store, { exclude: new Set([a._id]) }), deadSession([a]))).toEqual({ won: [], incomplete: true });
   });
 
   // Regression: a bug once in (src/coordinator/takeover.ts:94): when the batched `lost` write throws a StoreError after
