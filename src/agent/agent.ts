@@ -1204,12 +1204,23 @@ export class Agent {
     if (!job) throw new Error(`job ${command.job_id} is not loaded on ${this.settings.machineId} (deleted, disabled or invalid here)`);
     const now = this.clock.now();
     if (now - command.created_at.getTime() > TRIGGER_COMMAND_TTL_MS) throw new Error(`trigger sent ${Math.round((now - command.created_at.getTime()) / 1000)} s ago: too old to run now`);
+    await this.runManual(job, command.run_id, `command ${command._id}`);
+  }
+
+  /**
+   * One manual occurrence of `job` (as the caller read it from the store) claimed under `runId` in
+   * this agent's session and run here like any attempt: its flow limit, a run slot, its fence, and
+   * taken over should this agent die. Resolves once claimed; throws when it could not be.
+   */
+  async runManual(job: Job, runId: string, by: string): Promise<RunRecord> {
     if (!this.fence.mayWrite()) throw new Error(`${this.settings.machineId} cannot confirm its heartbeat right now; run it with --local`);
-    const run: RunRecord = { ...this.newRun(job, command.run_id, 1, now, "manual", "running", now), _id: command.run_id };
+    const now = this.clock.now();
+    const run: RunRecord = { ...this.newRun(job, runId, 1, now, "manual", "running", now), _id: runId };
     const [result] = await claimBatch(this.store, [run]);
-    if (result?.outcome !== "won") throw new Error(`run ${command.run_id} could not be claimed (${result?.outcome ?? "no answer"})`);
-    this.log.info(`${job.name}: triggered by command ${command._id}; run ${run._id}`);
+    if (result?.outcome !== "won") throw new Error(`run ${runId} could not be claimed (${result?.outcome ?? "no answer"})`);
+    this.log.info(`${job.name}: triggered by ${by}; run ${run._id}`);
     this.track(this.runAttempt(job, run, 0));
+    return run;
   }
 
   // ── housekeeping: off the heartbeat, by the fleet's first agent ──────────────────────────────

@@ -1,10 +1,11 @@
 import { isPlainObject } from "../config/issues.ts";
 import type { ApiRole } from "../config/schema.ts";
-import { listAuditEntries, maskDocument, type Actor } from "../control/audit.ts";
+import { listAuditEntries, maskDocument, recordAudit, type Actor } from "../control/audit.ts";
 import { applyJobs, deleteJobByName, listJobSummaries, parseStored, requireJob, setEnabled, summarizeJob } from "../control/jobs.ts";
 import { machineSummaries } from "../control/machines.ts";
-import { fleetPlacement } from "../control/owners.ts";
-import { triggerJob } from "../control/trigger.ts";
+import { fleetPlacement, ownerOf } from "../control/owners.ts";
+import { awaitTriggeredRun, triggerJob, triggerThroughAgent, type RemoteTriggerOutcome } from "../control/trigger.ts";
+import { manualOccurrenceId } from "../coordinator/occurrence.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import type { PlacementMode } from "../coordinator/placement.ts";
 import type { Clock } from "../core/clock.ts";
@@ -12,6 +13,7 @@ import { FleetCronError, EXIT_FAILED } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Redactor } from "../core/redact.ts";
 import { validateJobDocs } from "../jobs/validate.ts";
+import type { Job } from "../jobs/types.ts";
 import type { RunRecord, RunStatus, Store } from "../store/types.ts";
 import type { LifecycleOps } from "./lifecycle.ts";
 import { ApiError } from "./respond.ts";
@@ -25,6 +27,8 @@ export interface ApiSettings {
   secretKeys: string[];
   defaultTz: string;
   deadAfterMs: number;
+  /** How often the agents read their command inbox: how long a trigger sent to another agent may wait. */
+  heartbeatMs: number;
   placement: PlacementMode;
   /** Masks the agent's secret values wherever one might appear. */
   redact: Redactor;
@@ -38,6 +42,11 @@ export interface OperationDeps {
   settings: () => ApiSettings;
   /** The context a triggered run executes in (this agent's machine id, secrets, fetch). */
   executeContext: () => ExecuteContext;
+  /**
+   * This agent runs a manual occurrence itself, like a scheduled attempt (its flow limit, a run
+   * slot, its fence); resolves once claimed. Absent: triggered runs execute in this process.
+   */
+  runHere?: (job: Job, runId: string, by: string) => Promise<RunRecord>;
   lifecycle: LifecycleOps;
 }
 
@@ -110,8 +119,11 @@ export async function toggleJob(deps: OperationDeps, caller: Caller, name: strin
 }
 
 /**
- * Runs one manual occurrence on this agent. Answers as soon as the attempt is recorded (`done`
- * false, the run `running`), or with its result when it finishes within `waitMs`.
+ * Runs one manual occurrence, on the job's owner as `jobs trigger` does: the owner keeps the job's
+ * flow limit and `run_on`, and the attempt has a session (taken over should its agent die). Answers
+ * as soon as the attempt is recorded (`done` false, the run `running`), or with its result when it
+ * finishes within `waitMs`. Without a fleet to ask (no agent wired in, or none live in the store)
+ * it runs in this process.
  */
 export async function triggerByName(deps: OperationDeps, caller: Caller, name: string, waitMs: number) {
   const s = deps.settings();
@@ -119,16 +131,52 @@ export async function triggerByName(deps: OperationDeps, caller: Caller, name: s
   if (!parsed.job) {
     throw new ApiError(409, `job "${name}" is invalid and cannot run`, parsed.problems.map((p) => ({ path: p.path, message: p.message })));
   }
+  const job = parsed.job;
+  const started = deps.clock.now();
+  const fleet = fleetPlacement(await deps.store.listMachines(), started, s.deadAfterMs, s.placement);
+  if (!deps.runHere || fleet.members.length === 0) return triggerInProcess(deps, caller, job, waitMs);
+  const { owner, note } = ownerOf(job, fleet);
+  if (!owner) throw new ApiError(409, `job "${name}" was not run: ${note}`);
+  const self = deps.executeContext().machineId;
+  const wait = { answerTimeoutMs: 3 * s.heartbeatMs + 2000, resultTimeoutMs: waitMs };
+  let outcome: RemoteTriggerOutcome;
+  if (owner === self) {
+    const runId = manualOccurrenceId(job.id, started);
+    try {
+      await deps.runHere(job, runId, `${caller.via} (${caller.name})`);
+    } catch (error) {
+      throw new ApiError(409, `job "${name}" was not run on ${self} (its owner): ${(error as Error).message}`);
+    }
+    await recordAudit(deps.store, actorOf(deps, caller), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId, note: `run by ${self}` }], started).catch((e: Error) => deps.log.warn(e.message));
+    outcome = await awaitTriggeredRun(deps, runId, self, started, wait);
+  } else {
+    outcome = await triggerThroughAgent(deps, job, owner, { actor: actorOf(deps, caller), ...wait });
+  }
+  switch (outcome.kind) {
+    case "finished":
+      return { done: true, run: publicRun(outcome.run, s.redact) };
+    case "still-running":
+      return { done: false, run: publicRun(outcome.run, s.redact) };
+    case "refused":
+      throw new ApiError(409, `job "${name}" was not run: agent ${outcome.machine} (its owner) refused: ${outcome.error}`);
+    case "no-answer":
+      throw new ApiError(503, `job "${name}": agent ${outcome.machine} (its owner) did not take the run within ${Math.round(outcome.waitedMs / 1000)} s; it reads commands at each heartbeat and may still run it within a minute`);
+  }
+}
+
+/** The run executed by this process (no fleet to ask): recorded under this agent's machine id, with no session. */
+async function triggerInProcess(deps: OperationDeps, caller: Caller, job: Job, waitMs: number) {
+  const { redact } = deps.settings();
   let claimed!: (run: RunRecord) => void;
   const recorded = new Promise<RunRecord>((resolve) => (claimed = resolve));
-  const finished = triggerJob(deps.executeContext(), parsed.job, { actor: actorOf(deps, caller), onClaimed: (run) => claimed(run) });
-  finished.catch((error) => deps.log.warn(`api: trigger of "${name}" by ${caller.name} failed: ${(error as Error).message}`));
+  const finished = triggerJob(deps.executeContext(), job, { actor: actorOf(deps, caller), onClaimed: (run) => claimed(run) });
+  finished.catch((error) => deps.log.warn(`api: trigger of "${job.name}" by ${caller.name} failed: ${(error as Error).message}`));
   const run = await Promise.race([recorded, finished]);
   if (waitMs > 0) {
     const done = await Promise.race([finished, deps.clock.sleep(waitMs).then(() => null)]);
-    if (done) return { done: true, run: publicRun(done, s.redact) };
+    if (done) return { done: true, run: publicRun(done, redact) };
   }
-  return { done: false, run: publicRun(run, s.redact) };
+  return { done: false, run: publicRun(run, redact) };
 }
 
 export async function listRuns(deps: OperationDeps, query: { job?: string; status?: RunStatus; limit: number }) {

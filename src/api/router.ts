@@ -110,9 +110,15 @@ export const ROUTES: Route[] = [
   ),
   {
     method: "POST", path: "/jobs/{name}/trigger", role: "operate", operationId: "triggerJob",
-    summary: "Run one manual occurrence now on this agent (exactly once across the fleet); 202 once recorded, or 200 with the result when it finishes within `wait` seconds",
+    summary: "Run one manual occurrence now on the job's owner, within its flow limit (exactly once across the fleet); 202 once recorded, or 200 with the result when it finishes within `wait` seconds",
     params: [NAME, { name: "wait", in: "query", description: "Seconds to wait for the result (0-60, default 0)", schema: { type: "integer", minimum: 0, maximum: 60 } }],
-    responses: { 200: ["Finished within `wait`", "TriggerResult"], 202: ["Recorded and running", "TriggerResult"], 404: ["No such job", "Error"], 409: ["The job is invalid", "Error"] },
+    responses: {
+      200: ["Finished within `wait`", "TriggerResult"],
+      202: ["Recorded and running", "TriggerResult"],
+      404: ["No such job", "Error"],
+      409: ["The job is invalid, no live agent may run it (`run_on`), or its owner refused", "Error"],
+      503: ["The job's owner did not take the run within three heartbeats", "Error"],
+    },
     handle: async ({ deps, caller, params, query }) => {
       const result = await ops.triggerByName(deps, caller, params.name!, intParam(query, "wait", 0, 0, 60) * 1000);
       return { status: result.done ? 200 : 202, body: result, headers: { location: `${API_PREFIX}/runs/${encodeURIComponent(String(result.run._id))}` } };

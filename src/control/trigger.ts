@@ -122,6 +122,21 @@ export async function triggerThroughAgent(
   const runId = manualOccurrenceId(job.id, started);
   const commandId = await sendCommand(ctx.store, "trigger", machine, started, { job_id: job.id, run_id: runId });
   await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId, note: `run by ${machine}` }], started).catch(() => {});
+  return awaitTriggeredRun(ctx, runId, machine, started, { ...opts, commandId });
+}
+
+/**
+ * The record of a manual run, read until it is final or `resultTimeoutMs` after `started` (or the
+ * signal): with `commandId`, a refusal acknowledged for that command, or no record within
+ * `answerTimeoutMs`, ends the wait too.
+ */
+export async function awaitTriggeredRun(
+  ctx: { store: Store; clock: Clock },
+  runId: string,
+  machine: string,
+  started: number,
+  opts: { commandId?: string; answerTimeoutMs: number; resultTimeoutMs: number; pollMs?: number; signal?: AbortSignal; onWaiting?: (waitedMs: number, run: RunRecord | null) => void },
+): Promise<RemoteTriggerOutcome> {
   let reportAt = started + 5000;
   for (;;) {
     const now = ctx.clock.now();
@@ -129,7 +144,7 @@ export async function triggerThroughAgent(
     const run = await ctx.store.getRun(runId);
     if (run && run.status !== "running") return { kind: "finished", run };
     if (!run) {
-      const refusal = (await ctx.store.listAcks(commandId)).find((a) => a.error);
+      const refusal = opts.commandId === undefined ? undefined : (await ctx.store.listAcks(opts.commandId)).find((a) => a.error);
       if (refusal) return { kind: "refused", machine, error: refusal.error! };
       if (waitedMs > opts.answerTimeoutMs) return { kind: "no-answer", machine, waitedMs };
     } else if (waitedMs > opts.resultTimeoutMs || opts.signal?.aborted) {

@@ -11,7 +11,8 @@ import type { Clock } from "../core/clock.ts";
 import { ConfigError, FleetCronError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Redactor } from "../core/redact.ts";
-import type { Store } from "../store/types.ts";
+import type { Job } from "../jobs/types.ts";
+import type { RunRecord, Store } from "../store/types.ts";
 import { CONTENT_TYPE } from "./exposition.ts";
 import { assessHealth } from "./health.ts";
 import type { FleetMetrics } from "./metrics.ts";
@@ -27,6 +28,8 @@ export interface ControlDeps {
   redact: () => Redactor;
   /** Where a triggered run executes: this agent's machine id, secrets and fetch. */
   executeContext: () => ExecuteContext;
+  /** The agent runs a manual occurrence it owns itself (src/api/operations.ts `triggerByName`). */
+  runHere?: (job: Job, runId: string, by: string) => Promise<RunRecord>;
   placement: PlacementMode;
   /** Pause, resume, backfill, retry; answers 501 until wired (src/api/lifecycle.ts). */
   lifecycle?: LifecycleOps;
@@ -108,12 +111,13 @@ export function createObserveHandler(deps: ObserveDeps): (req: Request, info?: R
     log: deps.log,
     settings: () => {
       const snapshot = deps.snapshot();
-      return { secretKeys: snapshot.secretKeys, defaultTz: snapshot.defaultTz, deadAfterMs: snapshot.deadAfterMs, placement: control?.placement ?? snapshot.placement, redact: redact() };
+      return { secretKeys: snapshot.secretKeys, defaultTz: snapshot.defaultTz, deadAfterMs: snapshot.deadAfterMs, heartbeatMs: snapshot.heartbeatMs, placement: control?.placement ?? snapshot.placement, redact: redact() };
     },
     executeContext: () => {
       if (!control) throw new FleetCronError("E_NOT_AVAILABLE", "this server cannot run jobs (no agent wired in)");
       return control.executeContext();
     },
+    ...(control?.runHere ? { runHere: control.runHere } : {}),
     lifecycle: control?.lifecycle ?? UNAVAILABLE_LIFECYCLE,
     tokens: () => control?.tokens() ?? noTokens,
     throttle: control?.throttle ?? new FailureThrottle(),

@@ -139,6 +139,74 @@ describe("jobs through the API", () => {
     expect(listed.body.jobs.map((j: { name: string; schedule: string }) => [j.name, j.schedule])).toEqual([["Ping", "every 5m"]]);
   });
 
+  describe("trigger goes to the job's owner, as jobs trigger does", () => {
+    const agentRecord = (id: string, tags: Record<string, string> = {}) => ({
+      _id: id, hostname: id, pid: 1, serial: null, status: "running" as const, version: "test", started_at: new Date(), clock_offset_ms: 0,
+      protocol: 2, session: `${id}-s`, running: [], ready: true, placement: "spread" as const, tags,
+    });
+    const calls: { jobName: string; runId: string; by: string }[] = [];
+    /** This agent's own runner, as `fleetcron run` wires it: records the claim, then the result. */
+    const runHere = (store: () => ApiHarness["store"]) => async (job: { id: string; name: string }, runId: string, by: string) => {
+      calls.push({ jobName: job.name, runId, by });
+      const at = new Date();
+      const run = { _id: runId, run_id: runId, job_id: job.id, job_name: job.name, scheduled_for: at, attempt: 1, trigger: "manual" as const, status: "running" as const, machine_id: "node-1", claimed_at: at };
+      await store().insertRun(run);
+      setTimeout(() => void store().finishRuns([{ id: runId, patch: { status: "success", finished_at: new Date(), duration_ms: 1 } }]), 50);
+      return run;
+    };
+
+    test("another agent owns it: a trigger command for that agent, and the record it writes is the answer", async () => {
+      calls.length = 0;
+      h = apiHarness({ runHere: runHere(() => h.store) });
+      await h.call("PUT", "/api/v1/jobs/Ping", { token: TOKENS.admin, body: ping() });
+      await h.store.beat(agentRecord("node-2"), new Date());
+      // node-2 stands in for the owner: it claims the commanded run id and finishes it.
+      const owner = setInterval(async () => {
+        for (const c of await h.store.listCommands(new Date(Date.now() - 60_000))) {
+          if (c.type !== "trigger" || c.target !== "node-2" || (await h.store.getRun(c.run_id!))) continue;
+          const at = new Date();
+          await h.store.insertRun({ _id: c.run_id!, run_id: c.run_id!, job_id: c.job_id!, job_name: "Ping", scheduled_for: at, attempt: 1, trigger: "manual", status: "success", machine_id: "node-2", claimed_at: at, finished_at: at });
+        }
+      }, 20);
+      try {
+        const waited = await h.call("POST", "/api/v1/jobs/Ping/trigger?wait=10", { token: TOKENS.operate });
+        expect([waited.status, waited.body.done, waited.body.run.machine_id, waited.body.run.status]).toEqual([200, true, "node-2", "success"]);
+      } finally {
+        clearInterval(owner);
+      }
+      expect(calls).toEqual([]);
+      expect(h.sink.deliveries).toEqual([]); // not run by this process
+      const audit = await h.call("GET", "/api/v1/audit?limit=5", { token: TOKENS.admin });
+      expect(audit.body.entries.some((e: { action: string; note?: string }) => e.action === "trigger" && e.note === "run by node-2")).toBe(true);
+    });
+
+    test("this agent owns it: its own runner takes the run (slots, limits, session), not this process", async () => {
+      calls.length = 0;
+      h = apiHarness({ runHere: runHere(() => h.store) });
+      await h.call("PUT", "/api/v1/jobs/Ping", { token: TOKENS.admin, body: ping() });
+      await h.store.beat(agentRecord("node-1"), new Date());
+      const started = await h.call("POST", "/api/v1/jobs/Ping/trigger", { token: TOKENS.operate });
+      expect([started.status, started.body.done, started.body.run.status]).toEqual([202, false, "running"]);
+      expect(calls).toEqual([{ jobName: "Ping", runId: started.body.run._id, by: "api (operate-bot)" }]);
+      const waited = await h.call("POST", "/api/v1/jobs/Ping/trigger?wait=10", { token: TOKENS.operate });
+      expect([waited.status, waited.body.done, waited.body.run.status]).toEqual([200, true, "success"]);
+      expect(h.sink.deliveries).toEqual([]);
+    });
+
+    test("no live agent may run it (run_on): 409 naming why, and nothing is run or sent", async () => {
+      calls.length = 0;
+      h = apiHarness({ runHere: runHere(() => h.store) });
+      await h.call("PUT", "/api/v1/jobs/Ping", { token: TOKENS.admin, body: { ...ping(), run_on: { region: "us" } } });
+      await h.store.beat(agentRecord("node-1", { region: "eu" }), new Date());
+      const refused = await h.call("POST", "/api/v1/jobs/Ping/trigger", { token: TOKENS.operate });
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toContain("run_on region=us matches none of node-1");
+      expect(calls).toEqual([]);
+      expect(await h.store.listCommands(new Date(0))).toEqual([]);
+      expect(await h.store.listRuns({ limit: 5 })).toEqual([]);
+    });
+  });
+
   test("trigger: 202 once recorded, then the run is in GET /runs and at the sink; ?wait returns the result", async () => {
     h = apiHarness();
     await h.call("PUT", "/api/v1/jobs/Ping", { token: TOKENS.admin, body: ping() });

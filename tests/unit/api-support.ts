@@ -7,7 +7,7 @@ import { silentLogger } from "../../src/core/logger.ts";
 import { createRedactor } from "../../src/core/redact.ts";
 import { FleetMetrics } from "../../src/observe/metrics.ts";
 import type { AgentSnapshot } from "../../src/observe/observer.ts";
-import { createObserveHandler } from "../../src/observe/server.ts";
+import { createObserveHandler, type ControlDeps } from "../../src/observe/server.ts";
 import { openSqliteStore } from "../../src/store/sqlite.ts";
 import type { Store } from "../../src/store/types.ts";
 import { startSink, type Sink } from "../support/sink.ts";
@@ -52,7 +52,7 @@ export interface ApiHarness {
   close(): Promise<void>;
 }
 
-export function apiHarness(opts: { tokens?: boolean; clock?: Clock; lifecycle?: LifecycleOps; throttle?: FailureThrottle } = {}): ApiHarness {
+export function apiHarness(opts: { tokens?: boolean; clock?: Clock; lifecycle?: LifecycleOps; throttle?: FailureThrottle; runHere?: ControlDeps["runHere"] } = {}): ApiHarness {
   const store = openSqliteStore(":memory:");
   const sink = startSink({ status: (req) => (new URL(req.url).pathname === "/fail" ? 500 : 200) });
   const clock = opts.clock ?? systemClock;
@@ -75,6 +75,7 @@ export function apiHarness(opts: { tokens?: boolean; clock?: Clock; lifecycle?: 
       placement: "spread",
       executeContext: () => ({ store, clock, machineId: "node-1", secrets, redact, userAgent: "FleetCron/test", defaultTz: "UTC", log: silentLogger, signal: abort.signal }),
       ...(opts.lifecycle ? { lifecycle: opts.lifecycle } : {}),
+      ...(opts.runHere ? { runHere: opts.runHere } : {}),
       ...(opts.throttle ? { throttle: opts.throttle } : {}),
     },
   });

@@ -16,6 +16,7 @@ import { redactMongoUri } from "../../store/uri-redact.ts";
 import { FleetMetrics } from "../../observe/metrics.ts";
 import { startObserveServer, type ObserveServer } from "../../observe/server.ts";
 import { openStore } from "../../store/index.ts";
+import type { Job } from "../../jobs/types.ts";
 import type { Store } from "../../store/types.ts";
 import { globalArgs } from "../_globals.ts";
 import { agentSettings, describeStoreChoice, executeContext, loadRuntime, type Runtime } from "../_runtime.ts";
@@ -102,13 +103,16 @@ export default defineCommand({
       process.on("SIGINT", () => onSignal("SIGINT"));
       // /healthz, /metrics and the status page (issue 7), when `http_port` is set.
       let http: ObserveServer | null = null;
-      // Runs triggered over HTTP execute in this process; they are aborted when the agent stops.
+      // A run triggered over HTTP goes to the job's owner (this agent runs its own through its
+      // slots and limits); without a fleet in the store, and for retry and backfill, runs execute
+      // in this process and are aborted when the agent stops.
       const triggered = new AbortController();
       if (rt.config.http_port !== null) {
         const control = {
           tokens: () => tokens,
           redact: () => redact,
           executeContext: () => executeContext({ ...rt, store }, triggered.signal),
+          runHere: (job: Job, runId: string, by: string) => agent.runManual(job, runId, by),
           placement: rt.config.placement,
           lifecycle: controlLifecycle({
             store,
