@@ -1214,6 +1214,8 @@ export class Agent {
    */
   async runManual(job: Job, runId: string, by: string): Promise<RunRecord> {
     if (!this.fence.mayWrite()) throw new Error(`${this.settings.machineId} cannot confirm its heartbeat right now; run it with --local`);
+    // Run unlimited, it could break the bound the limit's owner keeps (as loadJobSet refuses it).
+    if (job.limit !== undefined && !this.flow.has(job.limit)) throw new Error(`it names limit "${job.limit}", which is not in ${this.settings.machineId}'s config limits`);
     const now = this.clock.now();
     const run: RunRecord = { ...this.newRun(job, runId, 1, now, "manual", "running", now), _id: runId };
     const [result] = await claimBatch(this.store, [run]);

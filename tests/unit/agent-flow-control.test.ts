@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { parseJobDocument } from "../../src/jobs/schema.ts";
 import { assessHealth } from "../../src/observe/health.ts";
 import { NOOP_OBSERVER } from "../../src/observe/observer.ts";
 import { jitterOffsetMs } from "../../src/schedule/jitter.ts";
@@ -120,6 +121,30 @@ describe("flow control across the fleet (limits)", () => {
     expect(Math.max(...runs.map((r) => r.waited_ms!))).toBeGreaterThanOrEqual(2000);
     const lateness = started.filter((r) => ids.includes(r.job_id)).map((r) => r.started_at!.getTime() - r.scheduled_for.getTime());
     expect(Math.max(...lateness)).toBeLessThan(500);
+  });
+
+  test("manual runs (Run now on the owner) wait for the job's limit like scheduled ones; a limit this agent lacks is refused", async () => {
+    h = createHarness(T0 + 500);
+    h.slow.set("/partner", 300);
+    const id = await addJob("partner", { url: "http://sink.test/partner/manual", every: "1h", limit: "partner" });
+    const orphanId = await addJob("orphan", { url: "http://sink.test/orphan", every: "1h", limit: "nowhere" });
+    const a = h.startAgent("a", { placement: "spread", limits });
+    await h.clock.advance(1000);
+    const jobOf = async (jobId: string) => {
+      const parsed = parseJobDocument(await h.store.getJob(jobId), { secretKeys: [], id: jobId });
+      if (!parsed.ok) throw new Error("test job invalid");
+      return { ...parsed.job, id: jobId };
+    };
+    const job = await jobOf(id);
+    for (let i = 0; i < 6; i++) await a.agent.runManual(job, `${id}@manual-${i}`, "test");
+    await h.clock.advance(10_000);
+    const starts = callsTo("/partner/manual").map((c) => c.at);
+    expect(starts).toHaveLength(6);
+    expect(maxInFlight(starts, 300)).toBeLessThanOrEqual(2);
+    expect(maxStartsPerWindow(starts, 1000)).toBeLessThanOrEqual(5);
+    expect((await runsOf(id)).every((r) => r.status === "success" && r.trigger === "manual" && r.limit === "partner")).toBe(true);
+    await expect(a.agent.runManual(await jobOf(orphanId), `${orphanId}@manual`, "test")).rejects.toThrow('limit "nowhere"');
+    expect(await h.store.getRun(`${orphanId}@manual`)).toBeNull();
   });
 
   test("a job naming a limit its agent's config lacks is invalid there, and says what to add", async () => {
