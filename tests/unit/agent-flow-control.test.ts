@@ -197,4 +197,18 @@ describe("FlowLimits", () => {
     expect(limits.has("constructor")).toBe(false);
     expect(limits.has("partner")).toBe(true);
   });
+
+  test("rate 5/s alone: 12 permits asked at once start 5, 5 and 2, a full second apart, never 6 in any second", async () => {
+    const { FlowLimits } = await import("../../src/agent/flow-limits.ts");
+    const { FakeClock } = await import("../support/fake-clock.ts");
+    const clock = new FakeClock(T0);
+    const limits = new FlowLimits({ partner: { parallel: null, rate: { count: 5, perMs: 1000 } } }, clock);
+    const starts: number[] = [];
+    const never = new AbortController().signal;
+    const permits = Array.from({ length: 12 }, () => limits.acquire("partner", never).then((p) => (starts.push(clock.now()), p.release())));
+    await clock.advance(5000);
+    await Promise.all(permits);
+    expect(starts.map((t) => t - T0)).toEqual([0, 0, 0, 0, 0, 1000, 1000, 1000, 1000, 1000, 2000, 2000]);
+    expect(maxStartsPerWindow(starts, 1000)).toBe(5);
+  });
 });
