@@ -561,16 +561,18 @@ export class Agent {
       if (slotHeld) this.slots.release();
       slotHeld = false;
     };
-    // The slot is for requests: it is freed when the result is handed to the writer, not when the
-    // (batched) write lands. The attempt stays listed in the heartbeat until then.
+    // The slot and the flow limit's permit are for requests: both are freed when the result is
+    // handed to the writer, not when the (batched) write lands. The attempt stays listed in the
+    // heartbeat until then.
+    let limitRelease = () => {};
     const sink = {
       write: (final: FinalWrite) => {
         entry.finished = true;
         releaseSlot();
+        limitRelease();
         return this.writeFinal(run, final);
       },
     };
-    let limitRelease = () => {};
     entry.done = (async () => {
       try {
         // Claimed a moment before its turn: the request leaves at the turn (a stop does not cut
