@@ -1215,7 +1215,7 @@ export class Agent {
    * taken over should this agent die. Resolves once claimed; throws when it could not be.
    */
   async runManual(job: Job, runId: string, by: string): Promise<RunRecord> {
-    if (!this.fence.mayWrite()) throw new Error(`${this.settings.machineId} cannot confirm its heartbeat right now; run it with --local`);
+    if (!this.fence.mayWrite()) throw new Error(`${this.settings.machineId} cannot confirm its heartbeat right now (its fence deadline is near), so it starts nothing`);
     // Run unlimited, it could break the bound the limit's owner keeps (as loadJobSet refuses it).
     if (job.limit !== undefined && !this.flow.has(job.limit)) throw new Error(`it names limit "${job.limit}", which is not in ${this.settings.machineId}'s config limits`);
     const now = this.clock.now();
