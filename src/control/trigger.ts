@@ -147,7 +147,7 @@ export async function awaitTriggeredRun(
       const refusal = opts.commandId === undefined ? undefined : (await ctx.store.listAcks(opts.commandId)).find((a) => a.error);
       if (refusal) return { kind: "refused", machine, error: refusal.error! };
       if (waitedMs > opts.answerTimeoutMs) return { kind: "no-answer", machine, waitedMs };
-    } else if (waitedMs > opts.resultTimeoutMs || opts.signal?.aborted) {
+    } else if (waitedMs >= opts.resultTimeoutMs || opts.signal?.aborted) {
       return { kind: "still-running", run, waitedMs };
     }
     if (now >= reportAt) {
