@@ -1,11 +1,10 @@
 import { isPlainObject } from "../config/issues.ts";
 import type { ApiRole } from "../config/schema.ts";
-import { listAuditEntries, maskDocument, recordAudit, type Actor } from "../control/audit.ts";
+import { listAuditEntries, maskDocument, type Actor } from "../control/audit.ts";
 import { applyJobs, deleteJobByName, listJobSummaries, parseStored, requireJob, setEnabled, summarizeJob } from "../control/jobs.ts";
 import { machineSummaries } from "../control/machines.ts";
 import { fleetPlacement, ownerOf } from "../control/owners.ts";
-import { awaitTriggeredRun, triggerJob, triggerThroughAgent, type RemoteTriggerOutcome } from "../control/trigger.ts";
-import { manualOccurrenceId } from "../coordinator/occurrence.ts";
+import { triggerJob, triggerThroughAgent } from "../control/trigger.ts";
 import type { ExecuteContext } from "../coordinator/attempt.ts";
 import type { PlacementMode } from "../coordinator/placement.ts";
 import type { Clock } from "../core/clock.ts";
@@ -132,26 +131,14 @@ export async function triggerByName(deps: OperationDeps, caller: Caller, name: s
     throw new ApiError(409, `job "${name}" is invalid and cannot run`, parsed.problems.map((p) => ({ path: p.path, message: p.message })));
   }
   const job = parsed.job;
-  const started = deps.clock.now();
-  const fleet = fleetPlacement(await deps.store.listMachines(), started, s.deadAfterMs, s.placement);
+  const fleet = fleetPlacement(await deps.store.listMachines(), deps.clock.now(), s.deadAfterMs, s.placement);
   if (!deps.runHere || fleet.members.length === 0) return triggerInProcess(deps, caller, job, waitMs);
   const { owner, note } = ownerOf(job, fleet);
   if (!owner) throw new ApiError(409, `job "${name}" was not run: ${note}`);
-  const self = deps.executeContext().machineId;
-  const wait = { answerTimeoutMs: 3 * s.heartbeatMs + 2000, resultTimeoutMs: waitMs };
-  let outcome: RemoteTriggerOutcome;
-  if (owner === self) {
-    const runId = manualOccurrenceId(job.id, started);
-    try {
-      await deps.runHere(job, runId, `${caller.via} (${caller.name})`);
-    } catch (error) {
-      throw new ApiError(409, `job "${name}" was not run on ${self} (its owner): ${(error as Error).message}`);
-    }
-    await recordAudit(deps.store, actorOf(deps, caller), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId, note: `run by ${self}` }], started).catch((e: Error) => deps.log.warn(e.message));
-    outcome = await awaitTriggeredRun(deps, runId, self, started, wait);
-  } else {
-    outcome = await triggerThroughAgent(deps, job, owner, { actor: actorOf(deps, caller), ...wait });
-  }
+  // The serving agent, when it is the owner, claims the run itself instead of reading a command.
+  const runHere = deps.runHere;
+  const here = owner === deps.executeContext().machineId ? { runHere: (runId: string) => runHere(job, runId, `${caller.via} (${caller.name})`) } : {};
+  const outcome = await triggerThroughAgent(deps, job, owner, { actor: actorOf(deps, caller), answerTimeoutMs: 3 * s.heartbeatMs + 2000, resultTimeoutMs: waitMs, ...here });
   switch (outcome.kind) {
     case "finished":
       return { done: true, run: publicRun(outcome.run, s.redact) };

@@ -111,18 +111,37 @@ export type RemoteTriggerOutcome =
  * `jobs trigger` through the job's owner (docs/protocol.md, "Commands"): a `trigger` command that
  * names the job and a fresh run id, then the record of that run id, read until it is final. The
  * agent claims the run by unique insert, so it runs once even if the command were applied twice.
+ * With `runHere` the owner is the caller's own agent: it claims the run at once, without a command,
+ * and a refusal is what it throws.
  */
 export async function triggerThroughAgent(
   ctx: { store: Store; clock: Clock },
   job: Pick<Job, "id" | "name">,
   machine: string,
-  opts: { actor?: Actor; answerTimeoutMs: number; resultTimeoutMs: number; pollMs?: number; signal?: AbortSignal; onWaiting?: (waitedMs: number, run: RunRecord | null) => void },
+  opts: {
+    actor?: Actor;
+    answerTimeoutMs: number;
+    resultTimeoutMs: number;
+    pollMs?: number;
+    signal?: AbortSignal;
+    onWaiting?: (waitedMs: number, run: RunRecord | null) => void;
+    runHere?: (runId: string) => Promise<unknown>;
+  },
 ): Promise<RemoteTriggerOutcome> {
   const started = ctx.clock.now();
   const runId = manualOccurrenceId(job.id, started);
-  const commandId = await sendCommand(ctx.store, "trigger", machine, started, { job_id: job.id, run_id: runId });
+  let commandId: string | undefined;
+  if (opts.runHere) {
+    try {
+      await opts.runHere(runId);
+    } catch (error) {
+      return { kind: "refused", machine, error: (error as Error).message };
+    }
+  } else {
+    commandId = await sendCommand(ctx.store, "trigger", machine, started, { job_id: job.id, run_id: runId });
+  }
   await recordAudit(ctx.store, opts.actor ?? osActor(), [{ action: "trigger", job: job.name, job_id: job.id, run_id: runId, note: `run by ${machine}` }], started).catch(() => {});
-  return awaitTriggeredRun(ctx, runId, machine, started, { ...opts, commandId });
+  return awaitTriggeredRun(ctx, runId, machine, started, { ...opts, ...(commandId !== undefined ? { commandId } : {}) });
 }
 
 /**
@@ -130,7 +149,7 @@ export async function triggerThroughAgent(
  * signal): with `commandId`, a refusal acknowledged for that command, or no record within
  * `answerTimeoutMs`, ends the wait too.
  */
-export async function awaitTriggeredRun(
+async function awaitTriggeredRun(
   ctx: { store: Store; clock: Clock },
   runId: string,
   machine: string,
