@@ -75,8 +75,9 @@ function decode<T>(text: string): T {
 
 type Row = { doc: string };
 
-/** One `job_runs` row's placeholders, and its values in that order. */
-const RUN_ROW = "(?, ?, ?, ?, ?, ?)";
+/** `rows` job_runs rows written by one statement (`runColumns` gives each row's values, in order). */
+const runRowsSql = (verb: "INSERT" | "INSERT OR REPLACE", rows: number): string =>
+  `${verb} INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${Array.from({ length: rows }, () => "(?, ?, ?, ?, ?, ?)").join(",")}`;
 const runColumns = (run: RunRecord): (string | number)[] => [run._id, run.job_id, run.job_name, run.scheduled_for.getTime(), run.status, encode(run)];
 /** Rows per multi-row statement: 6 parameters each stays far below SQLite's bound-parameter limit. */
 const ROWS_PER_STATEMENT = 500;
@@ -134,12 +135,7 @@ export function openSqliteStore(path: string): Store {
   };
 
   const writeRun = (run: RunRecord, mode: "INSERT" | "REPLACE"): number =>
-    changes(
-      mode === "INSERT"
-        ? `INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${RUN_ROW} ON CONFLICT(id) DO NOTHING`
-        : `INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${RUN_ROW}`,
-      ...runColumns(run),
-    );
+    changes(mode === "INSERT" ? `${runRowsSql("INSERT", 1)} ON CONFLICT(id) DO NOTHING` : runRowsSql("INSERT OR REPLACE", 1), ...runColumns(run));
 
   const updateRunTx = db.transaction((id: string, patch: Partial<RunRecord>) => {
     const current = one<RunRecord>("SELECT doc FROM job_runs WHERE id = ?", id);
@@ -152,7 +148,7 @@ export function openSqliteStore(path: string): Store {
     const written = new Set<string>();
     for (let i = 0; i < runs.length; i += ROWS_PER_STATEMENT) {
       const chunk = runs.slice(i, i + ROWS_PER_STATEMENT);
-      const sql = `INSERT INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${chunk.map(() => RUN_ROW).join(",")} ON CONFLICT(id) DO NOTHING RETURNING id`;
+      const sql = `${runRowsSql("INSERT", chunk.length)} ON CONFLICT(id) DO NOTHING RETURNING id`;
       for (const row of db.query<{ id: string }, (string | number)[]>(sql).all(...chunk.flatMap(runColumns))) written.add(row.id);
     }
     return runs.map((run) => (written.delete(run._id) ? "won" : "lost"));
@@ -180,7 +176,7 @@ export function openSqliteStore(path: string): Store {
         finished.push({ ...current, ...patch, _id: id });
       }
       if (finished.length === 0) continue;
-      db.query(`INSERT OR REPLACE INTO job_runs (id, job_id, job_name, scheduled_for, status, doc) VALUES ${finished.map(() => RUN_ROW).join(",")}`).run(...finished.flatMap(runColumns));
+      db.query(runRowsSql("INSERT OR REPLACE", finished.length)).run(...finished.flatMap(runColumns));
     }
   });
 
